@@ -55,7 +55,7 @@ export interface TargetPlanInput {
   /** Resource IDs of the user-assigned identities ARM shows on the target; undefined when not read. */
   arm: readonly string[] | undefined;
   pending: readonly PendingRemoval[];
-  /** Lower-cased resource IDs whose add is backing off after ARM refused them. */
+  /** Resource IDs whose add is backing off after ARM refused them (any case). */
   blockedAdds: ReadonlySet<string>;
   /** Lower-cased client IDs. */
   immutableClientIds: ReadonlySet<string>;
@@ -72,6 +72,7 @@ export type RecordWrite =
 
 /** A write that runs after the ARM PATCH, only if the change it depends on went through. */
 export interface ConditionalWrite {
+  /** `resourceId` is lower-cased. */
   requires: { op: "add" | "remove"; resourceId: string };
   write: RecordWrite;
 }
@@ -101,7 +102,10 @@ export function isEmptyPlan(plan: TargetPlan): boolean {
   return plan.before.length + plan.add.length + plan.remove.length + plan.after.length === 0;
 }
 
-/** What a record says about its identity: type, client ID, lower-cased resource ID ("" if none usable). */
+/**
+ * What a record says about its identity: type, client ID, and the resource ID as written ("" when
+ * the record names no usable user-assigned identity).
+ */
 export function recordIdentity(record: AzureAssignedIdentity): { type: number; clientId: string; resourceId: string } {
   const spec = record.spec.azureIdentityRef?.spec;
   const type = spec?.type ?? IdentityType.UserAssignedMSI;
@@ -109,8 +113,7 @@ export function recordIdentity(record: AzureAssignedIdentity): { type: number; c
   return {
     type,
     clientId: spec?.clientID ?? "",
-    resourceId:
-      type === IdentityType.UserAssignedMSI && USER_ASSIGNED_ID_PATTERN.test(resourceId) ? lower(resourceId) : "",
+    resourceId: type === IdentityType.UserAssignedMSI && USER_ASSIGNED_ID_PATTERN.test(resourceId) ? resourceId : "",
   };
 }
 
@@ -233,7 +236,7 @@ export function planTarget(input: TargetPlanInput): TargetPlan {
     if (list) list.push(flag);
     else flags.set(resourceId, [flag]);
   };
-  for (const record of input.current) noteFlag(recordIdentity(record).resourceId, isPreexisting(record));
+  for (const record of input.current) noteFlag(lower(recordIdentity(record).resourceId), isPreexisting(record));
   for (const p of input.pending) noteFlag(lower(p.resourceId), p.preexisting);
   const ownedByUser = (resourceId: string): boolean => {
     const list = flags.get(resourceId);
@@ -255,24 +258,27 @@ export function planTarget(input: TargetPlanInput): TargetPlan {
     preexisting: boolean;
     records: AzureAssignedIdentity[];
   }
+  // Keyed by lower-cased resource ID; `resourceId` keeps the spelling to send to ARM.
   const candidates = new Map<string, Candidate>();
   const pendingById = new Map(input.pending.map((p) => [lower(p.resourceId), p]));
   const candidate = (resourceId: string, clientId: string): Candidate => {
-    let c = candidates.get(resourceId);
+    const id = lower(resourceId);
+    let c = candidates.get(id);
     if (!c) {
-      const remembered = pendingById.get(resourceId);
+      const remembered = pendingById.get(id);
       c = {
-        resourceId,
+        resourceId: remembered?.resourceId ?? resourceId,
         clientId: clientId || remembered?.clientId || "",
         since: remembered?.since ?? now,
-        preexisting: ownedByUser(resourceId),
+        preexisting: ownedByUser(id),
         records: [],
       };
-      candidates.set(resourceId, c);
+      candidates.set(id, c);
     }
     return c;
   };
-  for (const p of input.pending) candidate(lower(p.resourceId), p.clientId);
+  for (const p of input.pending) candidate(p.resourceId, p.clientId);
+  const blockedAdds = new Set([...input.blockedAdds].map(lower));
 
   const currentByKey = new Map(input.current.map((r) => [recordKey(r), r]));
 
@@ -299,7 +305,7 @@ export function planTarget(input: TargetPlanInput): TargetPlan {
     if (!armKnown) continue;
     const id = lower(d.resourceId);
     const present = onArm.has(id);
-    const blocked = !present && input.blockedAdds.has(id);
+    const blocked = !present && blockedAdds.has(id);
     if (blocked) plan.waiting.push(d.key);
     const status = present ? AssignedState.Assigned : AssignedState.Created;
     const confirmLater = (record: AzureAssignedIdentity) => {
@@ -316,7 +322,7 @@ export function planTarget(input: TargetPlanInput): TargetPlan {
       confirmLater(record);
     } else if (!recordMatches(existing, d)) {
       const old = recordIdentity(existing);
-      const sameIdentity = old.resourceId === id;
+      const sameIdentity = lower(old.resourceId) === id;
       const record = buildRecord(d, status, sameIdentity ? isPreexisting(existing) : ownedByUser(id), existing);
       plan.before.push({ kind: "update", record, desired: d });
       confirmLater(record);
@@ -351,12 +357,12 @@ export function planTarget(input: TargetPlanInput): TargetPlan {
   }
 
   // Decide every candidate removal.
-  for (const c of candidates.values()) {
+  for (const [id, c] of candidates) {
     const keep =
-      isNeeded(c.resourceId, c.clientId) ||
+      isNeeded(id, c.clientId) ||
       (c.clientId !== "" && immutable.has(lower(c.clientId))) ||
       c.preexisting ||
-      (armKnown && !onArm.has(c.resourceId));
+      (armKnown && !onArm.has(id));
     if (keep) {
       // Nothing to take off ARM: the records can go now.
       for (const record of c.records) plan.before.push({ kind: "delete", record, unassign: false });
@@ -372,7 +378,7 @@ export function planTarget(input: TargetPlanInput): TargetPlan {
     plan.remove.push({ resourceId: c.resourceId, clientId: c.clientId, since: c.since, preexisting: false });
     for (const record of c.records)
       plan.after.push({
-        requires: { op: "remove", resourceId: c.resourceId },
+        requires: { op: "remove", resourceId: id },
         write: { kind: "delete", record: withStatus(record, AssignedState.Unassigned), unassign: true },
       });
   }

@@ -1,0 +1,318 @@
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import type { AzureAssignedIdentity } from "../../src/kube/crds.ts";
+import { computeDesiredState, type DesiredAssignment, type PodInfo } from "../../src/roles/mic/desired-state.ts";
+import {
+  isEmptyPlan,
+  type PendingRemoval,
+  PREEXISTING_ANNOTATION,
+  planTarget,
+  type RecordWrite,
+  recordKey,
+  type TargetPlan,
+  type TargetPlanInput,
+} from "../../src/roles/mic/plan.ts";
+
+const rid = (name: string) =>
+  `/subscriptions/sub/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`;
+
+// Identity pool. "shared-a" and "shared-b" are two AzureIdentity objects for the same ARM identity,
+// spelled in different case, to check case-insensitive comparison.
+const IDENTITIES = [
+  { name: "id1", resourceID: rid("id1"), clientID: "c1" },
+  { name: "id2", resourceID: rid("id2"), clientID: "c2" },
+  { name: "immutable", resourceID: rid("immutable"), clientID: "c-imm" },
+  { name: "user-owned", resourceID: rid("user-owned"), clientID: "c-user" },
+  { name: "shared-a", resourceID: rid("shared"), clientID: "c-shared" },
+  { name: "shared-b", resourceID: rid("SHARED").toUpperCase(), clientID: "C-SHARED" },
+  { name: "sp", type: 1 },
+];
+const identityObjects = IDENTITIES.map((i) => ({
+  metadata: { namespace: "ns", name: i.name },
+  spec:
+    i.type === 1
+      ? { type: 1, clientID: "sp-client", tenantID: "t", clientPassword: { name: "secret" } }
+      : { type: 0, resourceID: i.resourceID, clientID: i.clientID },
+}));
+const bindingObjects = IDENTITIES.map((i) => ({
+  metadata: { namespace: "ns", name: `b-${i.name}` },
+  spec: { azureIdentity: i.name, selector: i.name },
+}));
+const IMMUTABLE = new Set(["c-imm"]);
+const USER_OWNED = rid("user-owned").toUpperCase();
+const GRACE = 30_000;
+
+function desiredFor(pods: PodInfo[]): DesiredAssignment[] {
+  return computeDesiredState({ pods, bindings: bindingObjects, identities: identityObjects, forceNamespaced: false })
+    .assignments;
+}
+
+const pod = (name: string, node: string, selector: string): PodInfo => ({
+  namespace: "ns",
+  name,
+  nodeName: node,
+  phase: "Running",
+  labels: { aadpodidbinding: selector },
+});
+
+interface World {
+  arm: string[];
+  records: Map<string, AzureAssignedIdentity>;
+  pending: PendingRemoval[];
+}
+
+function inputFor(
+  world: World,
+  desired: DesiredAssignment[],
+  now: number,
+  extra: Partial<TargetPlanInput> = {},
+): TargetPlanInput {
+  return {
+    desired,
+    current: [...world.records.values()],
+    desiredElsewhere: () => false,
+    existsElsewhere: () => false,
+    arm: world.arm,
+    pending: world.pending,
+    blockedAdds: new Set(),
+    immutableClientIds: IMMUTABLE,
+    now,
+    graceMs: GRACE,
+    ...extra,
+  };
+}
+
+function applyWrite(records: Map<string, AzureAssignedIdentity>, write: RecordWrite) {
+  const key = recordKey(write.record);
+  if (write.kind === "delete") records.delete(key);
+  else if (write.kind === "status") records.set(key, { ...write.record, status: { status: write.status } });
+  else records.set(key, write.record);
+}
+
+/** Applies a plan as if every API write and ARM change succeeded. */
+function apply(world: World, plan: TargetPlan): World {
+  const records = new Map(world.records);
+  for (const w of plan.before) applyWrite(records, w);
+  const removed = new Set(plan.remove.map((r) => r.resourceId.toLowerCase()));
+  const arm = world.arm.filter((id) => !removed.has(id.toLowerCase()));
+  for (const id of plan.add) if (!arm.some((a) => a.toLowerCase() === id.toLowerCase())) arm.push(id);
+  for (const c of plan.after) applyWrite(records, c.write);
+  return { arm, records, pending: plan.pending };
+}
+
+const lowerSet = (ids: readonly string[]) => new Set(ids.map((i) => i.toLowerCase()));
+
+describe("plan for one VM / VMSS", () => {
+  test("new pod: record created as Created, identity added, then Assigned once ARM confirms", () => {
+    const world: World = { arm: [], records: new Map(), pending: [] };
+    const desired = desiredFor([pod("web-0", "n1", "id1")]);
+    const plan = planTarget(inputFor(world, desired, 0));
+    expect(plan.before).toHaveLength(1);
+    expect(plan.before[0]).toMatchObject({ kind: "create" });
+    expect(plan.before[0]?.record.status?.status).toBe("Created");
+    expect(plan.before[0]?.record.metadata.finalizers).toEqual([
+      "azureassignedidentity.finalizers.aadpodidentity.k8s.io",
+    ]);
+    expect(plan.before[0]?.record.metadata.labels).toEqual({ nodename: "n1" });
+    expect(plan.add).toEqual([rid("id1")]);
+    expect(plan.after).toHaveLength(1);
+    expect(plan.after[0]?.requires).toEqual({ op: "add", resourceId: rid("id1").toLowerCase() });
+    expect(plan.after[0]?.write).toMatchObject({ kind: "status", status: "Assigned" });
+  });
+
+  test("identity already on the target: record written directly as Assigned, no PATCH, marked user-owned", () => {
+    const world: World = { arm: [rid("id1").toUpperCase()], records: new Map(), pending: [] };
+    const plan = planTarget(inputFor(world, desiredFor([pod("web-0", "n1", "id1")]), 0));
+    expect(plan.add).toEqual([]);
+    expect(plan.before[0]?.record.status?.status).toBe("Assigned");
+    expect(plan.before[0]?.record.metadata.annotations?.[PREEXISTING_ANNOTATION]).toBe("true");
+  });
+
+  test("service principal identities never touch ARM and are Assigned at once", () => {
+    const plan = planTarget(
+      inputFor({ arm: [], records: new Map(), pending: [] }, desiredFor([pod("web-0", "n1", "sp")]), 0),
+    );
+    expect(plan.add).toEqual([]);
+    expect(plan.before[0]?.record.status?.status).toBe("Assigned");
+  });
+
+  test("pod deleted: removal waits the grace period, then identity removed and record Unassigned → deleted", () => {
+    let world: World = { arm: [], records: new Map(), pending: [] };
+    world = apply(world, planTarget(inputFor(world, desiredFor([pod("job-1", "n1", "id1")]), 0)));
+    const early = planTarget(inputFor(world, [], 1000));
+    expect(isEmptyPlan(early)).toBe(true);
+    expect(early.wakeAt).toBe(1000 + GRACE);
+    world = apply(world, early);
+    const due = planTarget(inputFor(world, [], 1000 + GRACE));
+    expect(due.remove.map((r) => r.resourceId)).toEqual([rid("id1")]);
+    expect(due.after[0]?.write).toMatchObject({ kind: "delete", unassign: true });
+  });
+
+  test("Job pod replaced within the grace period: no unassign, no reassign, old record deleted", () => {
+    let world: World = { arm: [], records: new Map(), pending: [] };
+    world = apply(world, planTarget(inputFor(world, desiredFor([pod("job-1", "n1", "id1")]), 0)));
+    world = apply(world, planTarget(inputFor(world, [], 1000)));
+    const plan = planTarget(inputFor(world, desiredFor([pod("job-2", "n2", "id1")]), 5000));
+    expect(plan.remove).toEqual([]);
+    expect(plan.add).toEqual([]);
+    expect(plan.before.map((w) => w.kind).sort()).toEqual(["create", "delete"]);
+    world = apply(world, plan);
+    expect(world.pending).toEqual([]);
+    expect(isEmptyPlan(planTarget(inputFor(world, desiredFor([pod("job-2", "n2", "id1")]), 1_000_000)))).toBe(true);
+  });
+
+  test("identity still used by a pod on another node of the scale set is not removed (client ID compared case-insensitively)", () => {
+    let world: World = { arm: [], records: new Map(), pending: [] };
+    const both = desiredFor([pod("a", "n1", "shared-a"), pod("b", "n2", "shared-b")]);
+    world = apply(world, planTarget(inputFor(world, both, 0)));
+    expect(world.arm).toHaveLength(1);
+    const plan = planTarget(inputFor(world, desiredFor([pod("b", "n2", "shared-b")]), 1_000_000));
+    expect(plan.remove).toEqual([]);
+    expect(plan.before).toEqual([expect.objectContaining({ kind: "delete", unassign: false })]);
+  });
+
+  test("immutable identities are never removed, their records are deleted", () => {
+    let world: World = { arm: [], records: new Map(), pending: [] };
+    world = apply(world, planTarget(inputFor(world, desiredFor([pod("a", "n1", "immutable")]), 0)));
+    const plan = planTarget(inputFor(world, [], 1_000_000));
+    expect(plan.remove).toEqual([]);
+    expect(plan.before.map((w) => w.kind)).toEqual(["delete"]);
+  });
+
+  test("an identity the user put on the target survives MIC's records coming and going, across restarts", () => {
+    let world: World = { arm: [USER_OWNED], records: new Map(), pending: [] };
+    world = apply(world, planTarget(inputFor(world, desiredFor([pod("a", "n1", "user-owned")]), 0)));
+    // A second pod arrives while the first still holds the identity: it inherits the flag.
+    world = apply(
+      world,
+      planTarget(inputFor(world, desiredFor([pod("a", "n1", "user-owned"), pod("b", "n1", "user-owned")]), 1)),
+    );
+    // Restart: MIC forgets its memory (pending), only the records remain.
+    world = { ...world, pending: [] };
+    world = apply(world, planTarget(inputFor(world, desiredFor([pod("b", "n1", "user-owned")]), 2)));
+    const last = planTarget(inputFor(world, [], 1_000_000));
+    expect(last.remove).toEqual([]);
+    world = apply(world, last);
+    expect(lowerSet(world.arm).has(USER_OWNED.toLowerCase())).toBe(true);
+    expect(world.records.size).toBe(0);
+  });
+
+  test("identity MIC added is not mistaken for user-owned when a second pod arrives", () => {
+    let world: World = { arm: [], records: new Map(), pending: [] };
+    world = apply(world, planTarget(inputFor(world, desiredFor([pod("a", "n1", "id1")]), 0)));
+    world = apply(world, planTarget(inputFor(world, desiredFor([pod("a", "n1", "id1"), pod("b", "n1", "id1")]), 1)));
+    for (const r of world.records.values()) expect(r.metadata.annotations?.[PREEXISTING_ANNOTATION]).toBeUndefined();
+    world = apply(world, planTarget(inputFor(world, [], 1_000)));
+    const plan = planTarget(inputFor(world, [], 1_000 + GRACE));
+    expect(plan.remove.map((r) => r.resourceId)).toEqual([rid("id1")]);
+  });
+
+  test("drift: an Assigned record whose identity vanished from ARM gets it added back; extras are left alone", () => {
+    let world: World = { arm: [rid("stranger")], records: new Map(), pending: [] };
+    const desired = desiredFor([pod("a", "n1", "id1")]);
+    world = apply(world, planTarget(inputFor(world, desired, 0)));
+    world = { ...world, arm: [rid("stranger")] };
+    const plan = planTarget(inputFor(world, desired, 10));
+    expect(plan.add).toEqual([rid("id1")]);
+    expect(plan.remove).toEqual([]);
+    expect(plan.before).toEqual([]);
+  });
+
+  test("an identity in backoff is not added again; its record stays Created", () => {
+    const world: World = { arm: [], records: new Map(), pending: [] };
+    const plan = planTarget(
+      inputFor(world, desiredFor([pod("a", "n1", "id1")]), 0, { blockedAdds: new Set([rid("id1")]) }),
+    );
+    expect(plan.add).toEqual([]);
+    expect(plan.before[0]?.record.status?.status).toBe("Created");
+    expect(plan.after).toEqual([]);
+    expect(plan.waiting).toHaveLength(1);
+  });
+
+  test("identity or binding edited: record updated, the old identity becomes a removal candidate", () => {
+    let world: World = { arm: [], records: new Map(), pending: [] };
+    world = apply(world, planTarget(inputFor(world, desiredFor([pod("a", "n1", "id1")]), 0)));
+    const edited = desiredFor([pod("a", "n1", "id1")]).map((d) => ({
+      ...d,
+      identity: { ...d.identity, spec: { ...d.identity.spec, resourceID: rid("id2"), clientID: "c2" } },
+      resourceId: rid("id2"),
+      clientId: "c2",
+    }));
+    const plan = planTarget(inputFor(world, edited, 100));
+    expect(plan.before.map((w) => w.kind)).toEqual(["update"]);
+    expect(plan.add).toEqual([rid("id2")]);
+    expect(plan.pending.map((p) => p.resourceId)).toEqual([rid("id1")]);
+  });
+
+  test("a record moving to another target is released here at once, its removal remembered", () => {
+    let world: World = { arm: [], records: new Map(), pending: [] };
+    world = apply(world, planTarget(inputFor(world, desiredFor([pod("a", "n1", "id1")]), 0)));
+    const plan = planTarget(inputFor(world, [], 5, { desiredElsewhere: () => true }));
+    expect(plan.before).toEqual([expect.objectContaining({ kind: "delete" })]);
+    expect(plan.pending).toHaveLength(1);
+    const waiting = planTarget(
+      inputFor({ arm: [], records: new Map(), pending: [] }, desiredFor([pod("a", "n1", "id1")]), 5, {
+        existsElsewhere: () => true,
+      }),
+    );
+    expect(isEmptyPlan(waiting)).toBe(true);
+    expect(waiting.waiting).toHaveLength(1);
+  });
+
+  test("without an ARM read nothing about user-assigned identities is decided", () => {
+    const plan = planTarget(
+      inputFor({ arm: [], records: new Map(), pending: [] }, desiredFor([pod("a", "n1", "id1")]), 0, {
+        arm: undefined,
+      }),
+    );
+    expect(isEmptyPlan(plan)).toBe(true);
+  });
+
+  test("properties over random sequences: needed, immutable and user-owned identities are never removed; replanning after applying gives an empty plan; desired identities end up on the target", () => {
+    const selector = fc.constantFrom("id1", "id2", "immutable", "user-owned", "shared-a", "shared-b", "sp");
+    const podsArb = fc.uniqueArray(
+      fc.record({ name: fc.constantFrom("p1", "p2", "p3", "p4", "p5"), node: fc.constantFrom("n1", "n2"), selector }),
+      {
+        selector: (p) => p.name,
+        maxLength: 5,
+      },
+    );
+    const stepArb = fc.record({
+      pods: podsArb,
+      advance: fc.constantFrom(0, 1000, GRACE, 10 * GRACE),
+      restart: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(fc.array(stepArb, { minLength: 1, maxLength: 12 }), fc.boolean(), (steps, userFirst) => {
+        let world: World = { arm: userFirst ? [USER_OWNED] : [], records: new Map(), pending: [] };
+        let now = 0;
+        for (const step of steps) {
+          now += step.advance;
+          if (step.restart) world = { ...world, pending: [] };
+          const desired = desiredFor(step.pods.map((p) => pod(p.name, p.node, p.selector)));
+          const plan = planTarget(inputFor(world, desired, now));
+          const needed = new Set<string>();
+          for (const d of desired)
+            if (d.identityType === 0) needed.add(d.resourceId.toLowerCase()).add(d.clientId.toLowerCase());
+          for (const r of plan.remove) {
+            expect(needed.has(r.resourceId.toLowerCase())).toBe(false);
+            expect(needed.has(r.clientId.toLowerCase())).toBe(false);
+            expect(IMMUTABLE.has(r.clientId.toLowerCase())).toBe(false);
+            if (userFirst) expect(r.resourceId.toLowerCase()).not.toBe(USER_OWNED.toLowerCase());
+          }
+          world = apply(world, plan);
+          const again = planTarget(inputFor(world, desired, now));
+          expect(isEmptyPlan(again)).toBe(true);
+          expect(again.pending).toEqual(world.pending);
+          const onArm = lowerSet(world.arm);
+          for (const d of desired) {
+            if (d.identityType === 0) expect(onArm.has(d.resourceId.toLowerCase())).toBe(true);
+            expect(world.records.get(d.key)?.status?.status).toBe("Assigned");
+          }
+          if (userFirst) expect(onArm.has(USER_OWNED.toLowerCase())).toBe(true);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -1,28 +1,15 @@
 // Role modules are imported lazily so a role only pays for what it uses at start-up (client-node alone
-// costs ~250 ms) and `--version`/`--help` load none of them. Each branch names its module literally so
+// costs ~250 ms) and --version/--help load none of them. Each entry names its module literally so
 // `bun build --compile` bundles it.
 //
-// The `@ts-ignore` lines let the type check pass while a role module is not written yet; a missing module
-// is reported at run time ("cannot load role X: ..."), exit code 1. Once all three exist they can go.
+// A static map, filled in as role modules land: the project's build (Bun.build with the undici plugin)
+// fails on an import of a file that does not exist yet, so an entry may only be added together with its
+// module. A role without an entry fails at run time with a clear message (exit code 1).
 import type { RoleName } from "../config/flags-common.ts";
 import type { RoleConfigs, RoleRunner } from "./contract.ts";
 
-async function importRoleModule(role: RoleName): Promise<unknown> {
-  switch (role) {
-    case "mic":
-      // biome-ignore lint/suspicious/noTsIgnore: the module may not exist yet (see above)
-      // @ts-ignore
-      return await import("./mic/index.ts");
-    case "nmi":
-      // biome-ignore lint/suspicious/noTsIgnore: the module may not exist yet (see above)
-      // @ts-ignore
-      return await import("./nmi/index.ts");
-    case "managed":
-      // biome-ignore lint/suspicious/noTsIgnore: the module may not exist yet (see above)
-      // @ts-ignore
-      return await import("./managed/index.ts");
-  }
-}
+// To add a role: `mic: () => import("./mic/index.ts"),` (the module exports `run: RoleRunner<...>`).
+const roleModules: Partial<Record<RoleName, () => Promise<unknown>>> = {};
 
 function hasRunFunction(module: unknown): module is { run: (...args: never[]) => unknown } {
   return typeof module === "object" && module !== null && "run" in module && typeof module.run === "function";
@@ -30,13 +17,15 @@ function hasRunFunction(module: unknown): module is { run: (...args: never[]) =>
 
 /** Loads the role's `run`; rejects with a plain message when the module is missing or malformed. */
 export async function loadRoleRunner<R extends RoleName>(role: R): Promise<RoleRunner<RoleConfigs[R]>> {
+  const importModule = roleModules[role];
+  if (importModule === undefined) throw new Error(`role ${role} is not part of this build yet`);
   let module: unknown;
   try {
-    module = await importRoleModule(role);
+    module = await importModule();
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new Error(`cannot load role ${role}: ${reason}`);
+    throw new Error(`cannot load role ${role}: ${error instanceof Error ? error.message : String(error)}`);
   }
   if (!hasRunFunction(module)) throw new Error(`role ${role} module does not export a run function`);
+  // The module's own type check guarantees the signature; only its presence is checked here.
   return module.run as RoleRunner<RoleConfigs[R]>;
 }

@@ -1,0 +1,103 @@
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import { IndexedStore, objectKey } from "../../src/kube/store.ts";
+
+interface Obj {
+  metadata: { name: string; namespace?: string; resourceVersion?: string };
+  tags: string[];
+}
+
+const obj = (name: string, rv: string, tags: string[] = [], namespace = "ns"): Obj => ({
+  metadata: { name, namespace, resourceVersion: rv },
+  tags,
+});
+
+describe("IndexedStore", () => {
+  test("keys are <namespace>/<name>, or <name> when cluster-scoped", () => {
+    expect(objectKey(obj("a", "1"))).toBe("ns/a");
+    expect(objectKey(obj("node-1", "1", [], ""))).toBe("node-1");
+  });
+
+  test("upsert reports added, updated (with the old object) and unchanged for the same resourceVersion", () => {
+    const store = new IndexedStore<Obj>();
+    const a1 = obj("a", "1");
+    expect(store.upsert(a1)).toEqual({ change: "added", obj: a1 });
+    expect(store.upsert(obj("a", "1", ["different-but-same-rv"]))).toEqual({ change: "unchanged" });
+    const a2 = obj("a", "2");
+    expect(store.upsert(a2)).toEqual({ change: "updated", obj: a2, old: a1 });
+    expect(store.get("ns/a")).toBe(a2);
+  });
+
+  test("objects without a resourceVersion always count as updated", () => {
+    const store = new IndexedStore<Obj>();
+    store.upsert({ metadata: { name: "a" }, tags: [] });
+    expect(store.upsert({ metadata: { name: "a" }, tags: [] }).change).toBe("updated");
+  });
+
+  test("indexes follow adds, updates and removes; an index added later covers existing objects", () => {
+    const store = new IndexedStore<Obj>();
+    store.upsert(obj("a", "1", ["x", "y"]));
+    store.addIndex("tag", (o) => o.tags);
+    store.upsert(obj("b", "1", ["y"]));
+    expect(store.byIndex("tag", "x").map(objectKey)).toEqual(["ns/a"]);
+    expect(store.byIndex("tag", "y").map(objectKey).sort()).toEqual(["ns/a", "ns/b"]);
+    store.upsert(obj("a", "2", ["z"]));
+    expect(store.byIndex("tag", "x")).toEqual([]);
+    expect(store.byIndex("tag", "y").map(objectKey)).toEqual(["ns/b"]);
+    expect(store.byIndex("tag", "z").map(objectKey)).toEqual(["ns/a"]);
+    store.remove("ns/b");
+    expect(store.byIndex("tag", "y")).toEqual([]);
+    expect(store.indexValues("tag")).toEqual(["z"]);
+  });
+
+  test("duplicate index values from one object index it once; unknown or duplicate index names throw", () => {
+    const store = new IndexedStore<Obj>();
+    store.addIndex("tag", (o) => o.tags);
+    store.upsert(obj("a", "1", ["x", "x"]));
+    expect(store.byIndex("tag", "x")).toHaveLength(1);
+    expect(() => store.byIndex("nope", "x")).toThrow();
+    expect(() => store.addIndex("tag", (o) => o.tags)).toThrow();
+  });
+
+  test("replaceAll reports adds, updates and deletes against a fresh list", () => {
+    const store = new IndexedStore<Obj>();
+    store.upsert(obj("keep", "1"));
+    store.upsert(obj("change", "1"));
+    store.upsert(obj("gone", "1"));
+    const result = store.replaceAll([obj("keep", "1"), obj("change", "2"), obj("new", "1")]);
+    expect(result.added.map(objectKey)).toEqual(["ns/new"]);
+    expect(result.updated.map((u) => [objectKey(u.obj), u.old.metadata.resourceVersion])).toEqual([["ns/change", "1"]]);
+    expect(result.deleted.map(objectKey)).toEqual(["ns/gone"]);
+    expect(store.keys().sort()).toEqual(["ns/change", "ns/keep", "ns/new"]);
+  });
+
+  test("property: after any sequence of operations, every index equals a recomputation from the objects", () => {
+    const op = fc.oneof(
+      fc.record({
+        kind: fc.constant("upsert" as const),
+        name: fc.constantFrom("a", "b", "c", "d"),
+        rv: fc.nat(5),
+        tags: fc.array(fc.constantFrom("p", "q", "r"), { maxLength: 3 }),
+      }),
+      fc.record({ kind: fc.constant("remove" as const), name: fc.constantFrom("a", "b", "c", "d") }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        const store = new IndexedStore<Obj>();
+        store.addIndex("tag", (o) => o.tags);
+        for (const o of ops) {
+          if (o.kind === "upsert") store.upsert(obj(o.name, String(o.rv), o.tags));
+          else store.remove(`ns/${o.name}`);
+        }
+        for (const tag of ["p", "q", "r"]) {
+          const expected = store
+            .list()
+            .filter((o) => o.tags.includes(tag))
+            .map(objectKey)
+            .sort();
+          expect(store.byIndex("tag", tag).map(objectKey).sort()).toEqual(expected);
+        }
+      }),
+    );
+  });
+});

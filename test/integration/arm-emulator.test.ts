@@ -4,6 +4,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ComputeManagementClient, type UserAssignedIdentitiesValue } from "@azure/arm-compute";
 import { type ArmEmulator, startArmEmulator } from "../../emulators/arm/index.ts";
+import { createTokenIssuer } from "../../emulators/common/jwt.ts";
+import { createCertificateAuthority } from "../../emulators/common/pki.ts";
 
 const SUB = "11111111-2222-3333-4444-555555555555";
 const RG = "node-rg";
@@ -40,9 +42,7 @@ const add = (...ids: string[]) => Object.fromEntries(ids.map((id) => [id, {}]));
 const remove = (...ids: string[]) =>
   Object.fromEntries(ids.map((id) => [id, null as unknown as UserAssignedIdentitiesValue]));
 
-async function errorOf(
-  p: Promise<unknown>,
-): Promise<{
+async function errorOf(p: Promise<unknown>): Promise<{
   statusCode?: number;
   code?: string;
   message: string;
@@ -271,5 +271,29 @@ describe("ARM emulator with @azure/arm-compute", () => {
     const noVersion = await fetch(path, { headers: { authorization: "Bearer x" } });
     expect(noVersion.status).toBe(400);
     expect(((await noVersion.json()) as { error: { code: string } }).error.code).toBe("MissingApiVersionParameter");
+  });
+
+  test("serves https with a given certificate and can require tokens signed by a given issuer", async () => {
+    const ca = createCertificateAuthority();
+    const issuer = await createTokenIssuer();
+    const secure = await startArmEmulator({ tls: ca.issueServer({ ips: ["127.0.0.1"] }), verifyTokensWith: issuer });
+    try {
+      secure.addVm(vmId("tls"), { systemAssigned: true });
+      expect(secure.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const url = `${secure.url}${vmId("tls")}?api-version=2026-04-01`;
+      const forged = await fetch(url, { headers: { authorization: "Bearer not-a-jwt" }, tls: { ca: ca.certPem } });
+      expect(forged.status).toBe(401);
+      const token = await issuer.issue({
+        oid: "o",
+        appid: "a",
+        tid: secure.tenantId,
+        aud: "https://management.azure.com/",
+      });
+      const ok = await fetch(url, { headers: { authorization: `Bearer ${token}` }, tls: { ca: ca.certPem } });
+      expect(ok.status).toBe(200);
+      expect(((await ok.json()) as { identity: { type: string } }).identity.type).toBe("SystemAssigned");
+    } finally {
+      await secure.stop();
+    }
   });
 });

@@ -39,11 +39,13 @@ function abortOnSignals(controller: AbortController, logger: Logger): void {
 }
 
 async function runRole(config: RoleConfig): Promise<number> {
-  const [{ createLogger }, { createMetricsRegistry }, { loadRoleRunner }] = await Promise.all([
+  const [{ createLogger }, { createMetricsRegistry }, { loadRoleStarter }] = await Promise.all([
     import("./observability/logger.ts"),
     import("./observability/metrics.ts"),
     import("./roles/registry.ts"),
   ]);
+  // Only the chosen role's module is loaded; a missing one fails here, before anything starts.
+  const start = await loadRoleStarter(config);
   const component = config.role === "mic" ? "MIC" : "NMI";
   const logger = createLogger({
     format: config.logging.format,
@@ -60,10 +62,7 @@ async function runRole(config: RoleConfig): Promise<number> {
   if (config.enableProfile) logger.warn("--enableProfile is accepted for compatibility; no profiler is served");
 
   const ctx = { logger, metrics: createMetricsRegistry(), signal: controller.signal };
-  let code: number;
-  if (config.role === "mic") code = await (await loadRoleRunner("mic"))(config, ctx);
-  else if (config.role === "managed") code = await (await loadRoleRunner("managed"))(config, ctx);
-  else code = await (await loadRoleRunner("nmi"))(config, ctx);
+  const code = await start(ctx);
   if (!Number.isInteger(code) || code < 0 || code > 255) {
     logger.error({ code }, "role returned an invalid exit code");
     return 1;

@@ -6,7 +6,8 @@
 // fails on an import of a file that does not exist yet, so an entry may only be added together with its
 // module. A role without an entry fails at run time with a clear message (exit code 1).
 import type { RoleName } from "../config/flags-common.ts";
-import type { RoleConfigs, RoleRunner } from "./contract.ts";
+import type { RoleConfig } from "../config/types.ts";
+import type { RoleConfigs, RoleContext, RoleRunner } from "./contract.ts";
 
 // To add a role: `mic: () => import("./mic/index.ts"),` (the module exports `run: RoleRunner<...>`).
 const roleModules: Partial<Record<RoleName, () => Promise<unknown>>> = {};
@@ -28,4 +29,22 @@ export async function loadRoleRunner<R extends RoleName>(role: R): Promise<RoleR
   if (!hasRunFunction(module)) throw new Error(`role ${role} module does not export a run function`);
   // The module's own type check guarantees the signature; only its presence is checked here.
   return module.run as RoleRunner<RoleConfigs[R]>;
+}
+
+/** Loads the module of the config's role and binds the config: what main.ts starts. */
+export async function loadRoleStarter(config: RoleConfig): Promise<(ctx: RoleContext) => Promise<number>> {
+  switch (config.role) {
+    case "mic": {
+      const run = await loadRoleRunner("mic");
+      return (ctx) => run(config, ctx);
+    }
+    case "managed": {
+      const run = await loadRoleRunner("managed");
+      return (ctx) => run(config, ctx);
+    }
+    case "nmi": {
+      const run = await loadRoleRunner("nmi");
+      return (ctx) => run(config, ctx);
+    }
+  }
 }

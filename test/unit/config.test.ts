@@ -73,7 +73,8 @@ describe("MIC flags default to the original's values (reference §2.1)", () => {
   ];
   const config = mic();
   test.each(defaults)("%s", (key, expected) => {
-    expect(config[key]).toEqual(expected);
+    const actual: unknown = config[key];
+    expect(actual).toEqual(expected);
   });
   test("logging defaults to text at verbosity 0", () => {
     expect(config.logging.format).toBe("text");
@@ -119,19 +120,18 @@ describe("NMI flags default to the original's values (reference §2.2)", () => {
   ];
   const config = nmi();
   test.each(defaults)("%s", (key, expected) => {
-    expect(config[key]).toEqual(expected);
+    const actual: unknown = config[key];
+    expect(actual).toEqual(expected);
   });
 });
 
 describe("spellings existing manifests use", () => {
-  test.each([
-    [["--nmi-port=3000"]],
-    [["--nmi-port", "3000"]],
-    [["-nmi-port=3000"]],
-    [["-nmi-port", "3000"]],
-  ])("%p sets the NMI port", (argv) => {
-    expect(nmi(argv).nmiPort).toBe(3000);
-  });
+  test.each([[["--nmi-port=3000"]], [["--nmi-port", "3000"]], [["-nmi-port=3000"]], [["-nmi-port", "3000"]]])(
+    "%p sets the NMI port",
+    (argv) => {
+      expect(nmi(argv).nmiPort).toBe(3000);
+    },
+  );
 
   test.each(["1", "t", "T", "true", "TRUE", "True"])("--block-instance-metadata=%s is true", (text) => {
     expect(nmi([`--block-instance-metadata=${text}`]).blockInstanceMetadata).toBe(true);
@@ -384,7 +384,13 @@ describe("help, version and --validate-config", () => {
     if (parsed.kind !== "help") throw new Error("expected help");
     const names =
       role === "mic"
-        ? ["--syncRetryDuration", "--leader-election-name", "--clientQps", "--unassign-grace-period", "MIC_POD_NAMESPACE"]
+        ? [
+            "--syncRetryDuration",
+            "--leader-election-name",
+            "--clientQps",
+            "--unassign-grace-period",
+            "MIC_POD_NAMESPACE",
+          ]
         : ["--nmi-port", "--metadata-header-required", "--token-cache-max-age", "--cleanup", "NODE_NAME"];
     for (const name of [...names, "--log-format", "--v ", "--validate-config", "--enableProfile"]) {
       expect(parsed.text).toContain(name);
@@ -413,7 +419,11 @@ describe("help, version and --validate-config", () => {
 
   test("--validate-config returns the effective config, printed as JSON with secrets redacted", () => {
     const parsed = command(
-      parseCommandLine(["--role", "mic", "--validate-config", "--clientQps=7"], { ...micEnv, CLIENT_SECRET: "s3cr3t" }, host),
+      parseCommandLine(
+        ["--role", "mic", "--validate-config", "--clientQps=7"],
+        { ...micEnv, CLIENT_SECRET: "s3cr3t" },
+        host,
+      ),
     );
     if (parsed.kind !== "validate") throw new Error("expected validate");
     const json = effectiveConfigJson(parsed.config);

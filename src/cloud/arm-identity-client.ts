@@ -8,7 +8,7 @@
 import { ComputeManagementClient } from "@azure/arm-compute";
 import type { TokenCredential } from "@azure/identity";
 import { coreHttpClient, fetchTrustingCa } from "./aad-transport.ts";
-import { type ArmError, ArmResourceDeletingError, classifyArmFailure, type RawArmFailure } from "./arm-errors.ts";
+import { ArmResourceDeletingError, classifyArmFailure, type RawArmFailure } from "./arm-errors.ts";
 import {
   type IdentityChange,
   type IdentityPatch,
@@ -97,8 +97,12 @@ export function scopeForAudience(audience: string): string {
 export function rawArmFailure(error: unknown): RawArmFailure {
   const record = (typeof error === "object" && error !== null ? error : {}) as Record<string, unknown>;
   const statusCode = typeof record.statusCode === "number" ? record.statusCode : undefined;
-  const code = typeof record.code === "string" ? record.code : undefined;
   const message = typeof record.message === "string" ? record.message : String(error);
+  // A failed long-running operation surfaces as a plain Error: "The long-running operation has failed. <code>. <message>".
+  const code =
+    typeof record.code === "string"
+      ? record.code
+      : /^The long-running operation has failed\. ([A-Za-z][\w.]*)\. /.exec(message)?.[1];
   let retryAfter: string | undefined;
   const response = record.response as { headers?: { get?: (name: string) => string | undefined } } | undefined;
   if (typeof response?.headers?.get === "function") {
@@ -171,7 +175,11 @@ export function createArmIdentityClient(options: ArmIdentityClientOptions): ArmI
     return client;
   };
 
-  const typed = (error: unknown): ArmError => classifyArmFailure(rawArmFailure(error), now(), error);
+  // Cancellation is the caller's own doing: rethrown as is, not dressed up as an ARM failure.
+  const typed = (error: unknown): unknown =>
+    error instanceof Error && error.name === "AbortError"
+      ? error
+      : classifyArmFailure(rawArmFailure(error), now(), error);
 
   const read = async (target: ArmTarget, signal: AbortSignal | undefined): Promise<ArmIdentityState> => {
     const client = clientFor(target.subscriptionId);

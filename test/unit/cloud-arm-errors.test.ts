@@ -9,6 +9,7 @@ import {
   extractIdentityIds,
   parseRetryAfter,
 } from "../../src/cloud/arm-errors.ts";
+import { rawArmFailure } from "../../src/cloud/arm-identity-client.ts";
 
 const NOW = Date.parse("2026-11-22T15:00:00Z");
 
@@ -137,5 +138,30 @@ describe("classifyArmFailure", () => {
     expect(busy.code).toBe("Http503");
     expect(busy.retryAfterMs).toBe(5_000);
     expect(busy.name).toBe("ArmError");
+  });
+});
+
+describe("rawArmFailure", () => {
+  test("reads a RestError-like object's status, code and Retry-After header", () => {
+    const headers = new Map([["retry-after", "12"]]);
+    expect(
+      rawArmFailure({
+        statusCode: 429,
+        code: "TooManyRequests",
+        message: "throttled",
+        response: { headers: { get: (name: string) => headers.get(name) } },
+      }),
+    ).toEqual({ statusCode: 429, code: "TooManyRequests", message: "throttled", retryAfter: "12" });
+  });
+
+  test("takes the code from a failed long-running operation's message", () => {
+    const failure = rawArmFailure(
+      new Error(
+        "The long-running operation has failed. FailedIdentityOperation. Identity operation for resource failed",
+      ),
+    );
+    expect(failure.code).toBe("FailedIdentityOperation");
+    expect(failure.statusCode).toBeUndefined();
+    expect(rawArmFailure("plain text").message).toBe("plain text");
   });
 });

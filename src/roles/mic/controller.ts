@@ -465,6 +465,8 @@ export class MicController {
   }
 
   private async runKey(queueKey: string): Promise<{ retryAt?: number | undefined } | undefined> {
+    // Never act on a desired state that events have already made stale (e.g. a node just deleted).
+    if (this.recomputeNeeded) this.recompute(false);
     if (queueKey.startsWith(GONE_QUEUE_PREFIX)) {
       const node = queueKey.slice(GONE_QUEUE_PREFIX.length);
       if (this.nodes.has(node)) return undefined;

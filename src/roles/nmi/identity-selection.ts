@@ -1,0 +1,114 @@
+// Which of a pod's AzureAssignedIdentity records answers a token request (standard mode, §5.7), as a
+// pure function re-evaluated whenever the records change, so waiting is driven by events.
+//
+// Differences from the original, on purpose:
+// - client_id and msi_res_id match case-insensitively everywhere (the original's final pick was
+//   case-sensitive, turning an upper-case client_id into a 404 after a full wait).
+// - The namespaced filter applies before deciding, so an identity the pod may not use never satisfies
+//   the wait, and "all excluded" is an immediate not-found rather than an index panic (500).
+// - With no identity requested the choice is deterministic (the original took the informer's first):
+//   records with the legacy empty status first (as the original), then identities in the pod's own
+//   namespace, then by identity namespace, identity name, and lower-cased client id.
+import {
+  AssignedState,
+  type AzureAssignedIdentity,
+  type AzureIdentity,
+  isNamespacedIdentity,
+} from "../../kube/crds.ts";
+
+export interface IdentityRequest {
+  /** `client_id` query parameter, "" when absent. */
+  clientId: string;
+  /** `msi_res_id` (or `mi_res_id`) query parameter, "" when absent. */
+  resourceId: string;
+}
+
+export interface SelectionContext {
+  podNamespace: string;
+  /** --forceNamespaced or FORCENAMESPACED=true. */
+  forceNamespaced: boolean;
+}
+
+export type Selection =
+  | { kind: "found"; identity: AzureIdentity; record: AzureAssignedIdentity }
+  /** A matching record exists but is still Created: wait for Assigned. */
+  | { kind: "wait-assigned" }
+  /** No matching record exists yet: wait for MIC to create one. */
+  | { kind: "wait-created" }
+  /** Matching records exist but namespaced rules forbid them all: waiting cannot help. */
+  | { kind: "not-found"; reason: "namespace" };
+
+export function sameId(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
+export function matchesRequest(identity: AzureIdentity, request: IdentityRequest): boolean {
+  if (request.clientId === "" && request.resourceId === "") return true;
+  if (request.clientId !== "" && sameId(identity.spec.clientID, request.clientId)) return true;
+  return request.resourceId !== "" && sameId(identity.spec.resourceID, request.resourceId);
+}
+
+function identityNamespace(identity: AzureIdentity): string {
+  return identity.metadata.namespace ?? "";
+}
+
+export function allowedForPod(identity: AzureIdentity, context: SelectionContext): boolean {
+  if (!context.forceNamespaced && !isNamespacedIdentity(identity)) return true;
+  return identityNamespace(identity) === context.podNamespace;
+}
+
+function preference(record: AzureAssignedIdentity, identity: AzureIdentity, podNamespace: string): string[] {
+  return [
+    record.status.status === AssignedState.Legacy ? "0" : "1",
+    identityNamespace(identity) === podNamespace ? "0" : "1",
+    identityNamespace(identity),
+    identity.metadata.name,
+    identity.spec.clientID.toLowerCase(),
+    record.metadata.name,
+  ];
+}
+
+function compareKeys(a: string[], b: string[]): number {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] ?? "";
+    const y = b[i] ?? "";
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+export function selectIdentity(
+  records: readonly AzureAssignedIdentity[],
+  request: IdentityRequest,
+  context: SelectionContext,
+): Selection {
+  const usable: { record: AzureAssignedIdentity; identity: AzureIdentity }[] = [];
+  let excluded = 0;
+  let waitingForAssignment = false;
+  for (const record of records) {
+    const identity = record.spec.azureIdentityRef;
+    if (!identity || !matchesRequest(identity, request)) continue;
+    const state = record.status.status;
+    if (state === AssignedState.Unassigned) continue;
+    if (!allowedForPod(identity, context)) {
+      excluded++;
+      continue;
+    }
+    if (state === AssignedState.Created) waitingForAssignment = true;
+    else usable.push({ record, identity });
+  }
+  if (usable.length > 0) {
+    let best = usable[0]!;
+    for (const candidate of usable.slice(1)) {
+      const order = compareKeys(
+        preference(candidate.record, candidate.identity, context.podNamespace),
+        preference(best.record, best.identity, context.podNamespace),
+      );
+      if (order < 0) best = candidate;
+    }
+    return { kind: "found", identity: best.identity, record: best.record };
+  }
+  if (waitingForAssignment) return { kind: "wait-assigned" };
+  if (excluded > 0) return { kind: "not-found", reason: "namespace" };
+  return { kind: "wait-created" };
+}

@@ -1,0 +1,98 @@
+// Renders the project's chart with the real helm binary and parses the manifests, for the helm-* tests.
+import { resolve } from "node:path";
+import { helmPath } from "./tools.ts";
+
+export const chartDir = resolve(import.meta.dir, "../../helm/pod-identity");
+export const fixturesDir = resolve(import.meta.dir, "../fixtures/aad-pod-identity");
+export const RELEASE = "pid";
+export const NAMESPACE = "identity-system";
+
+export interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: {
+    fieldRef?: { fieldPath: string };
+    secretKeyRef?: { name: string; key: string };
+  };
+}
+export interface Container {
+  name: string;
+  image?: string;
+  command?: string[];
+  args?: string[];
+  env?: EnvVar[];
+  ports?: { name?: string; containerPort: number }[];
+  securityContext?: Record<string, unknown> & {
+    runAsUser?: number;
+    capabilities?: { add?: string[]; drop?: string[] };
+  };
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  livenessProbe?: { httpGet?: { path: string; port: number | string } };
+  readinessProbe?: { httpGet?: { path: string; port: number | string } };
+}
+export interface PodSpec {
+  containers: Container[];
+  initContainers?: Container[];
+  hostNetwork?: boolean;
+  dnsPolicy?: string;
+  serviceAccountName?: string;
+  priorityClassName?: string;
+  securityContext?: { runAsUser?: number; runAsNonRoot?: boolean };
+  tolerations?: Record<string, unknown>[];
+  volumes?: { name: string; hostPath?: { path: string; type?: string } }[];
+  affinity?: Record<string, unknown>;
+  imagePullSecrets?: { name: string }[];
+}
+export interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  spec?: Record<string, unknown> & {
+    replicas?: number;
+    selector?: { matchLabels?: Record<string, string> };
+    template?: { metadata?: { labels?: Record<string, string> }; spec: PodSpec };
+  };
+  data?: Record<string, string>;
+  rules?: { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }[];
+  roleRef?: { kind: string; name: string };
+  subjects?: { kind: string; name: string; namespace?: string }[];
+}
+
+export interface Rendered {
+  objects: K8sObject[];
+  find(kind: string, name?: string): K8sObject | undefined;
+  all(kind: string): K8sObject[];
+}
+
+/** `helm template` with the given value files and --set pairs; throws with helm's stderr on failure. */
+export function renderChart(options: { values?: string[]; set?: string[]; includeCrds?: boolean } = {}): Rendered {
+  const args = [helmPath(), "template", RELEASE, chartDir, "--namespace", NAMESPACE];
+  for (const file of options.values ?? []) args.push("--values", file);
+  for (const pair of options.set ?? []) args.push("--set", pair);
+  if (options.includeCrds) args.push("--include-crds");
+  const result = Bun.spawnSync(args, { stdout: "pipe", stderr: "pipe" });
+  if (result.exitCode !== 0) throw new Error(`helm template failed: ${result.stderr.toString()}`);
+  const objects = parseManifests(result.stdout.toString());
+  return {
+    objects,
+    find: (kind, name) => objects.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name)),
+    all: (kind) => objects.filter((o) => o.kind === kind),
+  };
+}
+
+/** Multi-document YAML -> objects (empty documents dropped). */
+export function parseManifests(text: string): K8sObject[] {
+  const parsed: unknown = Bun.YAML.parse(text);
+  const documents = Array.isArray(parsed) ? parsed : [parsed];
+  return documents.filter((doc): doc is K8sObject => typeof doc === "object" && doc !== null);
+}
+
+export function runHelm(args: string[]): { exitCode: number; output: string } {
+  const result = Bun.spawnSync([helmPath(), ...args], { stdout: "pipe", stderr: "pipe" });
+  return { exitCode: result.exitCode ?? 1, output: result.stdout.toString() + result.stderr.toString() };
+}

@@ -127,6 +127,7 @@ export class MicController {
   private readonly pods = new Map<string, PodInfo>();
   private readonly podSignatures = new Map<string, string>();
   private readonly nodes = new Map<string, NodeInfo>();
+  private readonly nodeTargets = new Map<string, { key: string; target: ArmTarget | undefined }>();
   private readonly bindings = new Map<string, unknown>();
   private readonly identities = new Map<string, unknown>();
   private readonly crdSignatures = new Map<string, string>();
@@ -225,11 +226,13 @@ export class MicController {
     const previous = this.nodes.get(node.name);
     if (previous && previous.providerId === node.providerId) return;
     this.nodes.set(node.name, { name: node.name, providerId: node.providerId });
+    this.nodeTargets.delete(node.name);
     this.markDirty();
   }
 
   deleteNode(name: string): void {
     if (!this.nodes.delete(name)) return;
+    this.nodeTargets.delete(name);
     this.markDirty();
     if (this.started) this.queues.enqueue(GONE_QUEUE_PREFIX + name);
   }
@@ -378,10 +381,14 @@ export class MicController {
   }
 
   private targetOfNode(nodeName: string): { key: string; target: ArmTarget | undefined } | undefined {
+    const cached = this.nodeTargets.get(nodeName);
+    if (cached) return cached;
     const node = this.nodes.get(nodeName);
     if (!node) return undefined;
     const target = nodeTarget(node, this.options.fallbackScope);
-    return { key: target?.key ?? UNRESOLVED_PREFIX + nodeName, target };
+    const resolved = { key: target?.key ?? UNRESOLVED_PREFIX + nodeName, target };
+    this.nodeTargets.set(nodeName, resolved);
+    return resolved;
   }
 
   private targetKeyOfNode(nodeName: string): string | undefined {

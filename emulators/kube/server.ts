@@ -6,6 +6,7 @@ import type { TLSSocket } from "node:tls";
 import * as v from "valibot";
 import type { Cluster, EventType, KubeObject, PatchType } from "./cluster.ts";
 import { apiGroup, apiGroupList, apiVersions, resourceList, SERVER_VERSION } from "./discovery.ts";
+import { openApiDocument, openApiGroupVersions, openApiIndex } from "./openapi.ts";
 import { apiVersionOf, type ResourceType } from "./resources.ts";
 import { ApiError, errors, statusForCode } from "./status.ts";
 import { toTable } from "./table.ts";
@@ -223,6 +224,12 @@ async function dispatch(
       return;
     }
     if (path === "/api") return send(res, 200, apiVersions(state.serverAddress));
+    if (path === "/openapi/v3") return send(res, 200, openApiIndex(cluster.allTypes()));
+    if (path.startsWith("/openapi/v3/")) {
+      const types = openApiGroupVersions(cluster.allTypes()).get(path.slice("/openapi/v3/".length));
+      if (!types) throw errors.pathNotFound();
+      return send(res, 200, openApiDocument(path.slice("/openapi/v3/".length), types));
+    }
     if (path === "/api/v1")
       return send(
         res,

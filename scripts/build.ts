@@ -8,9 +8,15 @@ import { undiciShimPlugin } from "./undici-plugin.ts";
 const root = resolve(import.meta.dir, "..");
 const outfile = resolve(root, process.argv[2] ?? "dist/pod-identity");
 
+// POD_IDENTITY_COMMIT wins (image builds have no .git); else ask git; else "unknown".
 function gitCommit(): string {
-  const result = Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"], { cwd: root, stderr: "ignore" });
-  return result.exitCode === 0 ? result.stdout.toString().trim() : "unknown";
+  if (process.env.POD_IDENTITY_COMMIT) return process.env.POD_IDENTITY_COMMIT;
+  try {
+    const result = Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"], { cwd: root, stderr: "ignore" });
+    return result.exitCode === 0 ? result.stdout.toString().trim() : "unknown";
+  } catch {
+    return "unknown";
+  }
 }
 
 mkdirSync(resolve(outfile, ".."), { recursive: true });

@@ -90,6 +90,11 @@ async function main(argv: readonly string[], env: Record<string, string | undefi
       return 0;
     case "run":
       return await runRole(command.config);
+    case "wait": {
+      // Exit codes are the wait command's own (see `pod-identity wait --help`).
+      const { runWaitCommand } = await import("./wait/command.ts");
+      return await runWaitCommand(command.config);
+    }
   }
 }
 

@@ -10,7 +10,9 @@ import { micFlags } from "./flags-mic.ts";
 import { nmiFlags } from "./flags-nmi.ts";
 import { generalHelp, roleHelp } from "./help.ts";
 import { allFlagsByName, type FlagTable, roleKnowsFlag } from "./role-tables.ts";
-import type { Command, LoggingConfig, MicConfig, NmiConfig, ParseOutcome, RoleConfig } from "./types.ts";
+import type { LoggingConfig, MicConfig, NmiConfig, Command as RoleCommand, RoleConfig } from "./types.ts";
+import { parseWaitCommandLine } from "./wait-parse.ts";
+import type { WaitCommand } from "./wait-types.ts";
 
 const program = "pod-identity";
 
@@ -19,13 +21,18 @@ export interface HostFacts {
   hostname: string;
 }
 
+/** Everything the binary can be asked to do: the roles' commands and the subcommands'. */
+export type Command = RoleCommand | WaitCommand;
+
+export type ParseOutcome = { ok: true; command: Command } | { ok: false; exitCode: 2; message: string };
+
 /**
- * Commands named by a first positional argument (`pod-identity wait ...`). Empty for now: a new command
- * adds its parser here and its variant to `Command`.
+ * Commands named by a first positional argument (`pod-identity wait ...`). A new command adds its parser
+ * here and its variant to `Command`.
  */
 const subcommands: Readonly<
   Record<string, (argv: readonly string[], env: Record<string, string | undefined>) => ParseOutcome>
-> = {};
+> = { wait: parseWaitCommandLine };
 
 class ConfigError extends Error {}
 

@@ -64,6 +64,14 @@ export interface WatchHandle {
 
 export type PatchType = "merge" | "json" | "strategic";
 
+export interface WriteOptions {
+  dryRun?: boolean;
+  /** Unknown fields in custom resources: Strict → 400, Warn (default) → pruned with a warning, Ignore. */
+  fieldValidation?: "Strict" | "Warn" | "Ignore";
+  /** Collects the Warning headers the HTTP layer sends. */
+  warnings?: string[];
+}
+
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789";
@@ -232,8 +240,9 @@ export class Cluster {
     version: string,
     namespace: string | undefined,
     body: unknown,
-    dryRun = false,
+    opts: WriteOptions = {},
   ): KubeObject {
+    const dryRun = opts.dryRun === true;
     const obj = this.decode(type, version, body);
     const meta = obj.metadata as KubeObject;
     const ns = this.nsFor(type, namespace ?? (type.namespaced ? meta.namespace : undefined));
@@ -267,7 +276,7 @@ export class Cluster {
     delete meta.managedFields;
     if (type.tracksGeneration) meta.generation = 1;
     else delete meta.generation;
-    this.prepareCreate(type, version, obj);
+    this.prepareCreate(type, version, obj, opts);
     if (dryRun) return this.present({ ...obj, metadata: { ...meta, resourceVersion: undefined } }, type, version);
     const stored = this.commit(type, "ADDED", obj);
     if (groupResource(type) === "apiextensions.k8s.io/customresourcedefinitions") this.registerCrd(stored);
@@ -281,7 +290,7 @@ export class Cluster {
     name: string,
     body: unknown,
     subresource?: "status",
-    dryRun = false,
+    opts: WriteOptions = {},
   ): KubeObject {
     const obj = this.decode(type, version, body);
     const meta = obj.metadata as KubeObject;
@@ -301,7 +310,7 @@ export class Cluster {
     if (!old) {
       if (type.allowCreateOnUpdate && !subresource) {
         delete meta.resourceVersion;
-        return this.create(type, version, ns, obj, dryRun);
+        return this.create(type, version, ns, obj, opts);
       }
       throw errors.notFound(type, name);
     }
@@ -311,7 +320,7 @@ export class Cluster {
           { field: "metadata.resourceVersion", message: "Invalid value: 0x0: must be specified for an update" },
         ]);
     } else if (meta.resourceVersion !== old.metadata.resourceVersion) throw errors.conflict(type, name);
-    return this.replace(type, version, old, obj, subresource, dryRun);
+    return this.replace(type, version, old, obj, subresource, opts);
   }
 
   patch(
@@ -322,7 +331,7 @@ export class Cluster {
     patchType: PatchType,
     patchBody: unknown,
     subresource?: "status",
-    dryRun = false,
+    opts: WriteOptions = {},
   ): KubeObject {
     const ns = this.nsFor(type, namespace);
     const old = this.bucket(type).get(keyOf(ns, name));
@@ -360,7 +369,7 @@ export class Cluster {
     if (obj.metadata.resourceVersion && obj.metadata.resourceVersion !== old.metadata.resourceVersion)
       throw errors.conflict(type, name);
     obj.metadata.resourceVersion = old.metadata.resourceVersion;
-    return this.replace(type, version, old, this.decode(type, version, obj), subresource, dryRun);
+    return this.replace(type, version, old, this.decode(type, version, obj), subresource, opts);
   }
 
   delete(
@@ -440,8 +449,9 @@ export class Cluster {
     old: KubeObject,
     incoming: KubeObject,
     subresource: "status" | undefined,
-    dryRun: boolean,
+    opts: WriteOptions,
   ): KubeObject {
+    const dryRun = opts.dryRun === true;
     let next: KubeObject;
     if (subresource === "status") {
       if (!type.statusSubresource) throw errors.pathNotFound();
@@ -486,7 +496,7 @@ export class Cluster {
       if (this.specChanged(type, old, next)) meta.generation++;
     }
     this.validateMeta(type, next, old.metadata.name);
-    this.validateSchema(type, version, next);
+    this.validateSchema(type, version, next, opts);
     if (groupResource(type) === "apiextensions.k8s.io/customresourcedefinitions") this.validateCrd(next);
     // Keep the stored apiVersion (conversion "None" only relabels on the way out).
     next.apiVersion = old.apiVersion;
@@ -691,14 +701,18 @@ export class Cluster {
     }
   }
 
-  private validateSchema(type: ResourceType, version: string, obj: KubeObject): void {
+  private validateSchema(type: ResourceType, version: string, obj: KubeObject, opts: WriteOptions): void {
     const schema = type.schemas[version];
     if (schema === undefined) return;
-    const problems = validateAndPrune(schema, obj);
+    const { problems, pruned } = validateAndPrune(schema, obj);
+    const mode = opts.fieldValidation ?? "Warn";
+    if (pruned.length > 0 && mode === "Strict")
+      throw errors.badRequest(`strict decoding error: ${pruned.map((f) => `unknown field "${f}"`).join(", ")}`);
+    if (mode === "Warn") for (const f of pruned) opts.warnings?.push(`unknown field "${f}"`);
     if (problems.length > 0) throw errors.invalid(type.kind, type.group, obj.metadata.name, problems);
   }
 
-  private prepareCreate(type: ResourceType, version: string, obj: KubeObject): void {
+  private prepareCreate(type: ResourceType, version: string, obj: KubeObject, opts: WriteOptions): void {
     const gr = groupResource(type);
     if (type.statusSubresource && gr !== "/pods" && gr !== "/nodes") delete obj.status;
     if (gr === "/pods") {
@@ -739,7 +753,7 @@ export class Cluster {
         storedVersions: spec.versions.filter((x: KubeObject) => x.storage).map((x: KubeObject) => x.name),
       };
     }
-    this.validateSchema(type, version, obj);
+    this.validateSchema(type, version, obj, opts);
   }
 
   private validateCrd(obj: KubeObject): void {

@@ -60,7 +60,14 @@ function typeOk(schema: Schema, value: unknown): boolean {
   }
 }
 
-function walk(schema: Schema, value: unknown, path: string, problems: Problem[], root: boolean): void {
+function walk(
+  schema: Schema,
+  value: unknown,
+  path: string,
+  problems: Problem[],
+  root: boolean,
+  pruned: string[],
+): void {
   if (value === null) {
     if (!schema.nullable && schema.type !== undefined && !root)
       problems.push({
@@ -85,7 +92,7 @@ function walk(schema: Schema, value: unknown, path: string, problems: Problem[],
       reason: "FieldValueNotSupported",
     });
   if (Array.isArray(value) && schema.items)
-    for (const [i, item] of value.entries()) walk(schema.items, item, `${path}[${i}]`, problems, false);
+    for (const [i, item] of value.entries()) walk(schema.items, item, `${path}[${i}]`, problems, false, pruned);
   if (!isObject(value)) return;
   const props = schema.properties ?? {};
   for (const [k, sub] of Object.entries(props))
@@ -96,13 +103,15 @@ function walk(schema: Schema, value: unknown, path: string, problems: Problem[],
     const child = `${path ? `${path}.` : ""}${k}`;
     if (embedded && (k === "apiVersion" || k === "kind" || k === "metadata")) continue;
     const sub = props[k] ?? (isObject(schema.additionalProperties) ? schema.additionalProperties : undefined);
-    if (sub) walk(sub, value[k], child, problems, false);
+    if (sub) walk(sub, value[k], child, problems, false, pruned);
     else if (
       !preserve &&
       schema.additionalProperties !== true &&
       (schema.properties !== undefined || schema.type === "object")
-    )
+    ) {
       delete value[k];
+      pruned.push(child);
+    }
   }
   for (const r of schema.required ?? [])
     if (value[r] === undefined)
@@ -113,11 +122,15 @@ function walk(schema: Schema, value: unknown, path: string, problems: Problem[],
       });
 }
 
-/** Defaults and prunes `obj` in place; returns the validation problems (empty when valid). */
-export function validateAndPrune(schema: unknown, obj: Record<string, unknown>): Problem[] {
+/** Defaults and prunes `obj` in place; returns the validation problems and the pruned field paths. */
+export function validateAndPrune(
+  schema: unknown,
+  obj: Record<string, unknown>,
+): { problems: Problem[]; pruned: string[] } {
   const parsed = v.safeParse(SchemaShape, schema);
-  if (!parsed.success) return [];
+  if (!parsed.success) return { problems: [], pruned: [] };
   const problems: Problem[] = [];
-  walk(parsed.output, obj, "", problems, true);
-  return problems;
+  const pruned: string[] = [];
+  walk(parsed.output, obj, "", problems, true, pruned);
+  return { problems, pruned };
 }

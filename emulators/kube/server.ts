@@ -163,6 +163,7 @@ const QuerySchema = v.looseObject({
   continue: v.optional(v.string()),
   propagationPolicy: v.optional(v.picklist(["Orphan", "Background", "Foreground"])),
   dryRun: v.optional(v.string()),
+  fieldValidation: v.optional(v.picklist(["Strict", "Warn", "Ignore"])),
   includeObject: v.optional(v.picklist(["None", "Metadata", "Object"])),
 });
 type Query = v.InferOutput<typeof QuerySchema>;
@@ -260,7 +261,21 @@ async function dispatch(
     throw errors.pathNotFound();
   const sub = r.subresource === "status" ? ("status" as const) : undefined;
   const q = parseQuery(url);
-  const dryRun = q.dryRun === "All";
+  const warnings: string[] = [];
+  const writeOpts = {
+    dryRun: q.dryRun === "All",
+    ...(q.fieldValidation ? { fieldValidation: q.fieldValidation } : {}),
+    warnings,
+  };
+  const reply = (status: number, body: unknown) => {
+    // RFC 7234 Warning headers, as the real server sends for pruned unknown fields.
+    if (warnings.length > 0)
+      res.setHeader(
+        "Warning",
+        warnings.map((w) => `299 - ${JSON.stringify(w)}`),
+      );
+    send(res, status, body);
+  };
   const { type, version, namespace, name } = r;
   const ns = type.namespaced ? namespace : undefined;
 
@@ -296,8 +311,7 @@ async function dispatch(
     if (method === "POST") {
       requireJson(req);
       const body = parseJson(await readBody(req));
-      const created = cluster.create(type, version, ns, body, dryRun);
-      return send(res, 201, created);
+      return reply(201, cluster.create(type, version, ns, body, writeOpts));
     }
     if (method === "DELETE") {
       const listed = cluster.list(type, version, {
@@ -356,8 +370,8 @@ async function dispatch(
       requireJson(req);
       const body = parseJson(await readBody(req));
       const existed = cluster.has(type, ns, name);
-      const updated = cluster.update(type, version, ns, name, body, sub, dryRun);
-      return send(res, existed ? 200 : 201, updated);
+      const updated = cluster.update(type, version, ns, name, body, sub, writeOpts);
+      return reply(existed ? 200 : 201, updated);
     }
     case "PATCH": {
       const patchType = patchTypeOf(req.headers["content-type"] ?? "");
@@ -370,7 +384,7 @@ async function dispatch(
           `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/apply-patch+cbor`,
         );
       const body = parseJson(await readBody(req));
-      return send(res, 200, cluster.patch(type, version, ns, name, patchType, body, sub, dryRun));
+      return reply(200, cluster.patch(type, version, ns, name, patchType, body, sub, writeOpts));
     }
     case "DELETE": {
       if (sub) throw errors.methodNotAllowed();

@@ -525,6 +525,34 @@ describe("API semantics through client-node", () => {
     expect(strategic.code).toBe(415);
   });
 
+  test("unknown custom-resource fields: fieldValidation=Strict is 400, the default prunes them with a Warning header", async () => {
+    const url = `${emu.url}/apis/example.test/v1/namespaces/${NS}/widgets`;
+    const body = (name: string) =>
+      JSON.stringify({
+        apiVersion: "example.test/v1",
+        kind: "Widget",
+        metadata: { name },
+        spec: { size: 1, colour: "red" },
+      });
+    const strict = await fetch(`${url}?fieldValidation=Strict`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: body("strict"),
+    });
+    expect(strict.status).toBe(400);
+    expect(((await strict.json()) as { message: string }).message).toBe(
+      'strict decoding error: unknown field "spec.colour"',
+    );
+    const warn = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: body("warn"),
+    });
+    expect(warn.status).toBe(201);
+    expect(warn.headers.get("warning")).toContain('unknown field \\"spec.colour\\"');
+    expect(((await warn.json()) as { spec: object }).spec).toEqual({ size: 1 });
+  });
+
   test("JSON patch: a failing test op is 422 and changes nothing", async () => {
     emu.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "jp", namespace: NS }, data: { k: "v" } });
     const failed = await apiError(

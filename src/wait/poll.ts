@@ -2,7 +2,15 @@
 // Retry-After) between attempts. The first attempt always runs.
 import { nextDelayMs } from "./next-delay.ts";
 
-export type Step<T> = { kind: "done"; value: T } | { kind: "again"; observed: string; serverDelayMs?: number };
+export type Step<T> =
+  | { kind: "done"; value: T }
+  | {
+      kind: "again";
+      observed: string;
+      serverDelayMs?: number;
+      /** The deadline cut this attempt short; an earlier real answer says more about what went wrong. */
+      cutByDeadline?: boolean;
+    };
 
 export type PollResult<T> = { settled: true; value: T } | { settled: false; lastObserved: string };
 
@@ -18,12 +26,12 @@ export async function pollUntil<T>(
   intervalMs: number,
   attempt: (remainingMs: number) => Promise<Step<T>>,
 ): Promise<PollResult<T>> {
-  let lastObserved = "no answer";
+  let lastObserved: string | undefined;
   let remaining = Math.max(1, deadline - clock.now());
   for (;;) {
     const step = await attempt(remaining);
     if (step.kind === "done") return { settled: true, value: step.value };
-    lastObserved = step.observed;
+    if (!(step.cutByDeadline && lastObserved !== undefined)) lastObserved = step.observed;
     remaining = deadline - clock.now();
     if (remaining <= 0) return { settled: false, lastObserved };
     await clock.sleep(nextDelayMs(intervalMs, step.serverDelayMs, remaining));

@@ -2,6 +2,7 @@
 // metadata address and check whose it is. All I/O comes in through `WaitIo`; decisions live in the
 // pure modules next to this one.
 import * as v from "valibot";
+import { formatGoDuration } from "../config/go-duration.ts";
 import type { WaitConfig, WaitTokenCheck } from "../config/wait-types.ts";
 import { identityMismatches, tokenIdentity } from "./claims.ts";
 import { healthzUrl, judgeHealth } from "./health.ts";
@@ -25,25 +26,35 @@ const probeRequestCapMs = 10_000;
 const errorWithCode = v.object({ code: v.string() });
 const errorWithName = v.object({ name: v.string() });
 
-/** One short phrase for a failed request, from what Bun's fetch throws. */
-export function describeRequestError(error: unknown): string {
+function isTimeout(error: unknown): boolean {
   const name = v.safeParse(errorWithName, error);
-  if (name.success && name.output.name === "TimeoutError") return "no answer in time";
+  return name.success && name.output.name === "TimeoutError";
+}
+
+/** One short phrase for a failed request, from what Bun's fetch throws. */
+export function describeRequestError(error: unknown, timeoutMs: number): string {
+  if (isTimeout(error)) return `no answer within ${formatGoDuration(Math.round(timeoutMs))}`;
   const code = v.safeParse(errorWithCode, error);
   if (code.success) return `connection failed (${code.output.code})`;
   return `connection failed (${error instanceof Error ? error.message : String(error)})`;
 }
 
+function failedAttempt(error: unknown, timeoutMs: number, remainingMs: number) {
+  return {
+    kind: "again",
+    observed: describeRequestError(error, timeoutMs),
+    cutByDeadline: isTimeout(error) && timeoutMs >= remainingMs,
+  } as const;
+}
+
 async function probeOnce(io: WaitIo, url: string, remainingMs: number): Promise<Step<true>> {
+  const timeoutMs = Math.min(remainingMs, probeRequestCapMs);
   try {
-    const response = await io.fetch(url, {
-      redirect: "manual",
-      signal: AbortSignal.timeout(Math.min(remainingMs, probeRequestCapMs)),
-    });
+    const response = await io.fetch(url, { redirect: "manual", signal: AbortSignal.timeout(timeoutMs) });
     const verdict = judgeHealth(response.status, await response.text());
     return verdict.active ? { kind: "done", value: true } : { kind: "again", observed: verdict.observed };
   } catch (error) {
-    return { kind: "again", observed: describeRequestError(error) };
+    return failedAttempt(error, timeoutMs, remainingMs);
   }
 }
 
@@ -62,7 +73,7 @@ async function requestTokenOnce(io: WaitIo, url: string, remainingMs: number): P
     const serverDelayMs = retryAfterMs(response.headers.get("retry-after"), io.epochNow());
     return { kind: "again", observed: verdict.observed, ...(serverDelayMs !== undefined && { serverDelayMs }) };
   } catch (error) {
-    return { kind: "again", observed: describeRequestError(error) };
+    return failedAttempt(error, remainingMs, remainingMs);
   }
 }
 

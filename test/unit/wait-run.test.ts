@@ -2,7 +2,8 @@
 // pauses, and which outcome it reaches. No sockets, no real time.
 import { describe, expect, test } from "bun:test";
 import type { WaitConfig } from "../../src/config/index.ts";
-import { runWait, type WaitIo } from "../../src/wait/run.ts";
+import { pollUntil } from "../../src/wait/poll.ts";
+import { describeRequestError, runWait, type WaitIo } from "../../src/wait/run.ts";
 
 type Answer = Response | Error;
 
@@ -140,4 +141,46 @@ describe("the token check", () => {
       token: { resource: "r", identity: undefined },
     });
   });
+});
+
+describe("pollUntil", () => {
+  const clockAt = (start = 0) => {
+    let now = start;
+    return {
+      now: () => now,
+      sleep: async (ms: number) => {
+        now += ms;
+      },
+      advance: (ms: number) => {
+        now += ms;
+      },
+    };
+  };
+
+  test("an attempt cut short by the deadline does not hide the last real answer", async () => {
+    const clock = clockAt();
+    const result = await pollUntil(clock, 2500, 1000, async (remaining) => {
+      if (remaining > 1000) return { kind: "again", observed: "HTTP 404 not assigned" };
+      clock.advance(remaining);
+      return { kind: "again", observed: "no answer within 500ms", cutByDeadline: true };
+    });
+    expect(result).toEqual({ settled: false, lastObserved: "HTTP 404 not assigned" });
+  });
+
+  test("when the only attempt was cut by the deadline, that is what is reported", async () => {
+    const clock = clockAt();
+    const result = await pollUntil(clock, 500, 100, async (remaining) => {
+      clock.advance(remaining);
+      return { kind: "again", observed: "no answer within 500ms", cutByDeadline: true };
+    });
+    expect(result).toEqual({ settled: false, lastObserved: "no answer within 500ms" });
+  });
+});
+
+test("request errors read as a timeout or a connection failure", () => {
+  expect(describeRequestError(new DOMException("timed out", "TimeoutError"), 2000)).toBe("no answer within 2s");
+  expect(describeRequestError(Object.assign(new Error("x"), { code: "ECONNREFUSED" }), 1)).toBe(
+    "connection failed (ECONNREFUSED)",
+  );
+  expect(describeRequestError(new Error("socket hang up"), 1)).toBe("connection failed (socket hang up)");
 });

@@ -10,7 +10,9 @@ import type { RoleConfig } from "../config/types.ts";
 import type { RoleConfigs, RoleContext, RoleRunner } from "./contract.ts";
 
 // To add a role: `mic: () => import("./mic/index.ts"),` (the module exports `run: RoleRunner<...>`).
-const roleModules: Partial<Record<RoleName, () => Promise<unknown>>> = {};
+const roleModules: Partial<Record<RoleName, () => Promise<unknown>>> = {
+  mic: () => import("./mic/index.ts"),
+};
 
 function hasRunFunction(module: unknown): module is { run: (...args: never[]) => unknown } {
   return typeof module === "object" && module !== null && "run" in module && typeof module.run === "function";

@@ -73,6 +73,8 @@ export interface MicControllerPorts {
   log?: LogPort;
   clock?: Clock;
   random?: () => number;
+  /** Told after every run of a target's queue (metrics). */
+  onRunFinished?: (queueKey: string, durationMs: number) => void;
 }
 
 const GONE_QUEUE_PREFIX = "gone-node:";
@@ -194,7 +196,19 @@ export class MicController {
       random: ports.random ?? Math.random,
       options: workerOptions,
     };
-    this.queues = new TargetQueues((key) => this.runKey(key), this.clock, {
+    const onRunFinished = ports.onRunFinished;
+    const run = (key: string) => this.runKey(key);
+    const timedRun = onRunFinished
+      ? async (key: string) => {
+          const started = this.clock.now();
+          try {
+            return await run(key);
+          } finally {
+            onRunFinished(key, this.clock.now() - started);
+          }
+        }
+      : run;
+    this.queues = new TargetQueues(timedRun, this.clock, {
       maxConcurrent: this.options.maxConcurrentTargets,
       onError: (key, error) => this.log.error("MIC target run failed", { target: key, error: String(error) }),
     });
@@ -334,6 +348,23 @@ export class MicController {
 
   queueRuns(): ReadonlyMap<string, number> {
     return this.queues.runs;
+  }
+
+  /** Outstanding work per target (by VM / scale set name): desired records not yet Assigned plus removals pending. */
+  queueDepths(): Map<string, number> {
+    const depths = new Map<string, number>();
+    const nameOf = (key: string) => this.targets.get(key)?.name ?? key;
+    for (const [key, list] of this.desiredByTarget) {
+      let depth = 0;
+      for (const d of list)
+        if (!isAssigned(this.records.get(d.key)?.status?.status) || !this.records.has(d.key)) depth++;
+      depths.set(nameOf(key), depth);
+    }
+    for (const [key, memory] of this.memory) {
+      const name = nameOf(key);
+      depths.set(name, (depths.get(name) ?? 0) + memory.pending.length);
+    }
+    return depths;
   }
 
   // ---- internals ----

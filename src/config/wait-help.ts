@@ -31,6 +31,8 @@ export function waitHelp(): string {
     "Environment:",
     "  HOST_IP",
     "      default of --nmi-host (set it from status.hostIP with the downward API)",
+    "  HTTP_PROXY, HTTPS_PROXY, ALL_PROXY",
+    "      ignored: the probe and the token request always go out directly, as the application's IMDS request must",
     "",
     "Connection errors, 404 (identity not assigned yet), 429 and 5xx are retried every --interval until",
     "--timeout; other answers to the token request are final.",

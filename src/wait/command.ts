@@ -17,7 +17,19 @@ const processIo: WaitIo = {
   announce: (line) => writeLine(1, line),
 };
 
+/**
+ * Bun's fetch honours HTTP(S)_PROXY from the environment, with no per-request opt-out. Both requests
+ * must go out directly: the probe is on this node, and the token request has to cross NMI's
+ * interception from the pod's own address, as the application's does.
+ */
+function connectDirectly(env: Record<string, string | undefined>): void {
+  for (const name of ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]) {
+    delete env[name];
+  }
+}
+
 export async function runWaitCommand(config: WaitConfig, io: WaitIo = processIo): Promise<number> {
+  if (io === processIo) connectDirectly(process.env);
   const outcome = await runWait(config, io);
   const line = outcomeLine(outcome);
   if (line !== undefined && !(line.stream === "stdout" && config.quiet)) {

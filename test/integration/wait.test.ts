@@ -223,6 +223,29 @@ describe("pod-identity wait (compiled)", () => {
     expect(tokenRequests.length).toBeGreaterThan(1);
   });
 
+  test("proxy variables in the pod's environment do not divert the probe or the token request", async () => {
+    reset();
+    const proxied: string[] = [];
+    const proxy = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(request) {
+        proxied.push(request.url);
+        return new Response("proxy", { status: 502 });
+      },
+    });
+    try {
+      answerToken = () => tokenResponse(clientId, objectId);
+      const proxyUrl = `http://127.0.0.1:${proxy.port}`;
+      const result = await wait([...probeFlags(), ...tokenFlags()], { HTTP_PROXY: proxyUrl, http_proxy: proxyUrl });
+      expect(result.code).toBe(0);
+      expect(proxied).toEqual([]);
+      expect(tokenRequests).toHaveLength(1);
+    } finally {
+      proxy.stop(true);
+    }
+  });
+
   test("bad flags exit 2 with one line and send nothing", async () => {
     reset();
     const result = await wait([...probeFlags(), "--expect-client-id", clientId]);

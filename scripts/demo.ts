@@ -8,6 +8,7 @@ import { freePort } from "../emulators/world/free-port.ts";
 import { startWorld, type World } from "../emulators/world.ts";
 import { binaryPath, ensureBinary, root } from "./demo/binary.ts";
 import { type PodResponse, requestFromPod } from "./demo/pod-request.ts";
+import { insidePrivateNetwork, nsenterPrefix, runInPrivateNetwork } from "./demo/private-network.ts";
 import { type Child, Children } from "./demo/processes.ts";
 import { claimLines, compactBody, detail, line } from "./demo/report.ts";
 
@@ -238,24 +239,33 @@ async function runDemo(world: World, children: Children): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { keep: { type: "boolean" }, help: { type: "boolean", short: "h" } } });
+  const argv = process.argv.slice(2);
+  const { values } = parseArgs({
+    args: argv,
+    options: { keep: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+  });
   if (values.help) {
     console.log("usage: bun scripts/demo.ts [--keep]   (--keep: leave everything running until Ctrl-C)");
     return 0;
   }
+  // Build first, in the machine's own namespaces, then re-run inside private ones.
+  const built = await ensureBinary();
+  if (built !== undefined && !insidePrivateNetwork()) {
+    console.log(`built dist/pod-identity in ${(built / 1000).toFixed(1)} s`);
+  }
+  const inner = await runInPrivateNetwork(import.meta.path, argv);
+  if (inner !== undefined) return inner;
   console.log("pod-identity demo: MIC and NMI from dist/pod-identity against emulated Kubernetes, ARM, AAD and IMDS");
   console.log(
     `  Pods are stood for by loopback source addresses (${LABELLED.ip}, ${UNLABELLED.ip}): requests come from the pod IP`,
   );
-  console.log("  and go straight to NMI's port, where on a node iptables would redirect 169.254.169.254:80.\n");
-
-  const built = await ensureBinary();
-  say(
-    "build",
-    built === undefined
-      ? `${binaryPath.slice(root.length + 1)} is up to date`
-      : `built in ${(built / 1000).toFixed(1)} s`,
+  console.log("  and go straight to NMI's port, where on a node iptables would redirect 169.254.169.254:80.");
+  console.log(
+    insidePrivateNetwork()
+      ? "  Everything runs in a private network namespace: NMI's iptables rules never touch this machine's.\n"
+      : "  (unshare is not available: running in this machine's network namespace)\n",
   );
+  if (built !== undefined) say("build", `built dist/pod-identity in ${(built / 1000).toFixed(1)} s`);
 
   const world = await startWorld({ scaleSets: [{ name: SCALE_SET, nodes: 2 }], identities: [IDENTITY] });
   const children = new Children(world.dir);
@@ -281,7 +291,8 @@ async function main(): Promise<number> {
 
   if (values.keep) {
     console.log(`\nstill running (Ctrl-C stops everything). Logs: ${children.all.map((c) => c.logPath).join(", ")}`);
-    console.log(`  kubectl --kubeconfig ${world.kubeconfigPath} get azureassignedidentities,pods -A`);
+    const enter = insidePrivateNetwork() ? `${nsenterPrefix()} ` : "";
+    console.log(`  ${enter}kubectl --kubeconfig ${world.kubeconfigPath} get azureassignedidentities,pods -A`);
     for (const [key, value] of Object.entries(world.processEnv)) console.log(`  export ${key}=${value}`);
     await new Promise(() => {}); // until a signal
   }

@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import { decodeClaims } from "../emulators/common/jwt.ts";
 import { freePort } from "../emulators/world/free-port.ts";
 import { startWorld, type World } from "../emulators/world.ts";
-import { binaryPath, ensureBinary, root } from "./demo/binary.ts";
+import { binaryPath, ensureBinary } from "./demo/binary.ts";
 import { type PodResponse, requestFromPod } from "./demo/pod-request.ts";
 import { insidePrivateNetwork, nsenterPrefix, runInPrivateNetwork } from "./demo/private-network.ts";
 import { type Child, Children } from "./demo/processes.ts";

@@ -45,12 +45,14 @@ function sameId(actual: string | undefined, expected: string): boolean {
 
 /** Each way the token's identity differs from the expected one; empty when it matches. */
 export function identityMismatches(actual: TokenIdentity | undefined, expected: ExpectedIdentity): string[] {
+  const expectsSomething = expected.clientId !== undefined || expected.objectId !== undefined;
+  if (actual === undefined) return expectsSomething ? ["its claims cannot be read (not a JWT)"] : [];
   const problems: string[] = [];
-  if (expected.clientId !== undefined && !sameId(actual?.clientId, expected.clientId)) {
-    problems.push(`client id ${actual?.clientId ?? "(none)"}, expected ${expected.clientId}`);
+  if (expected.clientId !== undefined && !sameId(actual.clientId, expected.clientId)) {
+    problems.push(`client id ${actual.clientId ?? "(none)"}, expected ${expected.clientId}`);
   }
-  if (expected.objectId !== undefined && !sameId(actual?.objectId, expected.objectId)) {
-    problems.push(`object id ${actual?.objectId ?? "(none)"}, expected ${expected.objectId}`);
+  if (expected.objectId !== undefined && !sameId(actual.objectId, expected.objectId)) {
+    problems.push(`object id ${actual.objectId ?? "(none)"}, expected ${expected.objectId}`);
   }
   return problems;
 }

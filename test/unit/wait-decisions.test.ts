@@ -123,7 +123,8 @@ describe("token claims", () => {
       "client id other, expected mine",
       "object id (none), expected oid-1",
     ]);
-    expect(identityMismatches(undefined, { clientId: "mine" })).toEqual(["client id (none), expected mine"]);
+    expect(identityMismatches(undefined, { clientId: "mine" })).toEqual(["its claims cannot be read (not a JWT)"]);
+    expect(identityMismatches(undefined, {})).toEqual([]);
   });
 });
 

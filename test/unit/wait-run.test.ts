@@ -128,7 +128,11 @@ describe("the token check", () => {
     const opaque = fakeIo((url) =>
       url.pathname === "/healthz" ? new Response("Active") : Response.json({ access_token: "opaque" }),
     );
-    expect(await runWait(withToken, opaque.io)).toMatchObject({ kind: "wrong-identity" });
+    expect(await runWait(withToken, opaque.io)).toEqual({
+      kind: "wrong-identity",
+      resource: "https://vault.azure.net",
+      problems: ["its claims cannot be read (not a JWT)"],
+    });
   });
 
   test("without expectations any readable or opaque token is fine", async () => {

@@ -2,37 +2,12 @@
 // source file (npm test builds it first); otherwise builds a private copy in a temp directory, so
 // concurrent test files never read a half-written binary.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { compiledBinary } from "../support/compiled-binary.ts";
 
-const root = resolve(import.meta.dir, "../..");
-let binary = resolve(root, "dist/pod-identity");
+let binary = "";
 
-function newestSourceMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestSourceMtime(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-function isFresh(path: string): boolean {
-  try {
-    const built = statSync(path).mtimeMs;
-    const inputs = [resolve(root, "package.json"), resolve(root, "scripts/build.ts")].map((p) => statSync(p).mtimeMs);
-    return built > Math.max(newestSourceMtime(resolve(root, "src")), ...inputs);
-  } catch {
-    return false;
-  }
-}
-
-beforeAll(() => {
-  if (isFresh(binary)) return;
-  binary = join(mkdtempSync(join(tmpdir(), "pod-identity-cli-")), "pod-identity");
-  const build = Bun.spawnSync([process.execPath, "scripts/build.ts", binary], { cwd: root, stderr: "pipe" });
-  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
+beforeAll(async () => {
+  binary = await compiledBinary();
 }, 120_000);
 
 function run(args: string[], env: Record<string, string> = {}) {

@@ -2,32 +2,10 @@
 // 127.0.0.1 standing for NMI's /healthz probe and the metadata endpoint. Uses dist/pod-identity when it
 // is newer than every source file; otherwise builds a private copy in a temp directory.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
 import { createTokenIssuer, type TokenIssuer } from "../../emulators/common/jwt.ts";
+import { compiledBinary } from "../support/compiled-binary.ts";
 
-const root = resolve(import.meta.dir, "../..");
-let binary = resolve(root, "dist/pod-identity");
-let privateBuildDir: string | undefined;
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-function binaryIsFresh(path: string): boolean {
-  try {
-    const inputs = [resolve(root, "package.json"), resolve(root, "scripts/build.ts")].map((p) => statSync(p).mtimeMs);
-    return statSync(path).mtimeMs > Math.max(newestMtime(resolve(root, "src")), ...inputs);
-  } catch {
-    return false;
-  }
-}
+let binary = "";
 
 const clientId = "11111111-aaaa-4bbb-8ccc-000000000001";
 const objectId = "22222222-aaaa-4bbb-8ccc-000000000002";
@@ -65,21 +43,12 @@ beforeAll(async () => {
       return answerToken(url);
     },
   });
-  if (binaryIsFresh(binary)) return;
-  privateBuildDir = mkdtempSync(join(tmpdir(), "pod-identity-wait-"));
-  binary = join(privateBuildDir, "pod-identity");
-  const build = Bun.spawn([process.execPath, "scripts/build.ts", binary], {
-    cwd: root,
-    stdout: "ignore",
-    stderr: "pipe",
-  });
-  if ((await build.exited) !== 0) throw new Error(`build failed: ${await new Response(build.stderr).text()}`);
+  binary = await compiledBinary();
 }, 120_000);
 
 afterAll(() => {
   probeServer?.stop(true);
   metadataServer?.stop(true);
-  if (privateBuildDir) rmSync(privateBuildDir, { recursive: true, force: true });
 });
 
 function reset(options: { notActive?: number } = {}): void {

@@ -55,6 +55,7 @@ export function generalHelp(): string {
     "  pod-identity --role <role> --help       flags and environment of one role",
     "  pod-identity --role <role> --validate-config",
     "  pod-identity --version",
+    "  pod-identity wait [flags]              wait for NMI to be Active (and optionally check a token); see wait --help",
     "",
     "Roles:",
     ...(Object.keys(roleSummaries) as RoleName[]).map((role) => `  ${role.padEnd(9)}${roleSummaries[role]}`),

@@ -1,0 +1,20 @@
+// Tags that tie a cached token to the objects behind it. The composition root invalidates the same tags
+// when the informers report that one of those objects changed or went away.
+import type { AzureAssignedIdentity, AzureIdentity } from "../../kube/crds.ts";
+
+export const identityTag = (namespace: string, name: string) => `identity:${namespace}/${name}`;
+export const bindingTag = (namespace: string, name: string) => `binding:${namespace}/${name}`;
+export const assignmentTag = (namespace: string, name: string) => `assignment:${namespace}/${name}`;
+export const secretTag = (namespace: string, name: string) => `secret:${namespace}/${name}`;
+
+export function cacheTagsFor(identity: AzureIdentity, record?: AzureAssignedIdentity): string[] {
+  const tags = [identityTag(identity.metadata.namespace ?? "", identity.metadata.name)];
+  const secret = identity.spec.clientPassword;
+  if (secret?.name) tags.push(secretTag(secret.namespace || identity.metadata.namespace || "", secret.name));
+  if (record) {
+    tags.push(assignmentTag(record.metadata.namespace ?? "", record.metadata.name));
+    const binding = record.spec.azureBindingRef;
+    if (binding) tags.push(bindingTag(binding.metadata.namespace ?? "", binding.metadata.name));
+  }
+  return tags;
+}

@@ -1,0 +1,66 @@
+// Waiting on informer events instead of sleeping: re-evaluate a condition whenever the feed reports a
+// change, and once more at its deadline. The deadline may move as the condition's state changes.
+import type { ChangeFeed } from "./ports.ts";
+
+export type Evaluation<R> = { done: R } | { waitUntilMs: number };
+
+export interface WaitClock {
+  now(): number;
+  setTimer(fn: () => void, ms: number): () => void;
+}
+
+export const wallClock: WaitClock = {
+  now: () => Date.now(),
+  setTimer(fn, ms) {
+    const timer = setTimeout(fn, ms);
+    return () => clearTimeout(timer);
+  },
+};
+
+/**
+ * Resolves with the first `done` value of `evaluate`, which runs now, after every change and at the
+ * deadline it last returned (it must return `done` once its deadline has passed). Resolves with
+ * "aborted" as soon as `signal` aborts (the client went away).
+ */
+export function waitForCondition<R>(
+  feed: ChangeFeed,
+  evaluate: () => Evaluation<R>,
+  signal?: AbortSignal,
+  clock: WaitClock = wallClock,
+): Promise<R | "aborted"> {
+  return new Promise((resolve) => {
+    let finished = false;
+    let cancelTimer: (() => void) | null = null;
+    let unsubscribe: (() => void) | null = null;
+    let timerAt = Number.NaN;
+    const finish = (value: R | "aborted") => {
+      if (finished) return;
+      finished = true;
+      cancelTimer?.();
+      unsubscribe?.();
+      signal?.removeEventListener("abort", onAbort);
+      resolve(value);
+    };
+    const onAbort = () => finish("aborted");
+    const check = () => {
+      if (finished) return;
+      const result = evaluate();
+      if ("done" in result) {
+        finish(result.done);
+        return;
+      }
+      if (result.waitUntilMs !== timerAt) {
+        cancelTimer?.();
+        timerAt = result.waitUntilMs;
+        cancelTimer = clock.setTimer(check, Math.max(0, result.waitUntilMs - clock.now()));
+      }
+    };
+    if (signal?.aborted) {
+      finish("aborted");
+      return;
+    }
+    signal?.addEventListener("abort", onAbort, { once: true });
+    unsubscribe = feed.subscribe(check);
+    check();
+  });
+}

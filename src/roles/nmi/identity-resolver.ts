@@ -1,0 +1,68 @@
+// Standard mode: which identity a calling pod gets, waiting (on assignment events, within the original's
+// budget) while MIC creates and assigns it. Managed mode plugs a different IdentityResolver in.
+import type { AzureAssignedIdentity, AzureIdentity } from "../../kube/crds.ts";
+import { type Evaluation, type WaitClock, waitForCondition, wallClock } from "./change-wait.ts";
+import { type IdentityRequest, selectIdentity } from "./identity-selection.ts";
+import type { AssignedIdentitySource, PodInfo } from "./ports.ts";
+import { decideWait, type WaitBudget } from "./wait-decision.ts";
+
+export type Resolution =
+  | { kind: "found"; identity: AzureIdentity; record?: AzureAssignedIdentity; waitedMs: number }
+  /** Not assigned (yet): 404, or 503 + Retry-After with --set-retry-after-header. */
+  | { kind: "not-ready"; message: string; waitedMs: number }
+  /** Waiting cannot help (e.g. namespaced rules forbid every match): 404. */
+  | { kind: "not-found"; message: string; waitedMs: number }
+  | { kind: "aborted"; waitedMs: number };
+
+export type IdentityResolver = (pod: PodInfo, request: IdentityRequest, signal?: AbortSignal) => Promise<Resolution>;
+
+export interface StandardResolverOptions {
+  source: AssignedIdentitySource;
+  budget: WaitBudget;
+  forceNamespaced: boolean;
+  /** With --set-retry-after-header the request is answered at once instead of held. */
+  holdUntilAssigned: boolean;
+  clock?: WaitClock;
+}
+
+export function standardIdentityResolver(options: StandardResolverOptions): IdentityResolver {
+  const clock = options.clock ?? wallClock;
+  return async (pod, request, signal) => {
+    const startedAtMs = clock.now();
+    const evaluate = (): Evaluation<Resolution> => {
+      const records = options.source.forPod(pod.namespace, pod.name);
+      const selection = selectIdentity(records, request, {
+        podNamespace: pod.namespace,
+        forceNamespaced: options.forceNamespaced,
+      });
+      const waitedMs = clock.now() - startedAtMs;
+      if (selection.kind === "found") {
+        return { done: { kind: "found", identity: selection.identity, record: selection.record, waitedMs } };
+      }
+      if (selection.kind === "not-found") {
+        return {
+          done: {
+            kind: "not-found",
+            message: `no azure identity found for pod ${pod.namespace}/${pod.name} in its namespace (namespaced mode)`,
+            waitedMs,
+          },
+        };
+      }
+      const decision = decideWait(selection.kind, startedAtMs, clock.now(), options.budget, pod);
+      if (decision.kind === "give-up") return { done: { kind: "not-ready", message: decision.message, waitedMs } };
+      if (!options.holdUntilAssigned) {
+        const state = selection.kind === "wait-created" ? "created" : "assigned";
+        return {
+          done: {
+            kind: "not-ready",
+            message: `identity for pod ${pod.namespace}/${pod.name} is not ${state} yet`,
+            waitedMs,
+          },
+        };
+      }
+      return { waitUntilMs: decision.deadlineMs };
+    };
+    const result = await waitForCondition(options.source, evaluate, signal, clock);
+    return result === "aborted" ? { kind: "aborted", waitedMs: clock.now() - startedAtMs } : result;
+  };
+}

@@ -1,0 +1,433 @@
+// NMI's token server: one Hono app (non-strict routing) that classifies every request as the original's
+// routes did (§5.2), finds the calling pod by source IP, resolves its identity and answers in IMDS's
+// JSON shapes. Every failure is an IMDS-shaped JSON error; a malformed request is a 400, never a 500.
+import { Hono } from "hono";
+import { getConnInfo } from "hono/bun";
+import * as v from "valibot";
+import type { AzureAssignedIdentity, AzureIdentity } from "../../kube/crds.ts";
+import { cacheTagsFor } from "./cache-tags.ts";
+import { type Evaluation, type WaitClock, waitForCondition, wallClock } from "./change-wait.ts";
+import { isExceptedPod, isMicPod } from "./exceptions.ts";
+import type { IdentityResolver, Resolution } from "./identity-resolver.ts";
+import type { IdentityRequest } from "./identity-selection.ts";
+import {
+  ambiguousPodError,
+  ErrorText,
+  type ImdsError,
+  identityNotReady,
+  imdsError,
+  noIdentityForClientId,
+  redactClientId,
+} from "./imds-errors.ts";
+import type { NmiMetrics, NmiRoute } from "./nmi-metrics.ts";
+import {
+  type ExceptionSource,
+  type ImdsProxy,
+  type PodInfo,
+  type PodLookup,
+  type PodLookupResult,
+  type Token,
+  UpstreamTokenError,
+} from "./ports.ts";
+import { classifyPath, hasMetadataHeader } from "./request-classifier.ts";
+import type { TokenSource } from "./token-cache.ts";
+import { hostTokenBody, podTokenBody } from "./token-json.ts";
+import type { TokenProvider } from "./token-service.ts";
+
+export interface NmiServerConfig {
+  metadataHeaderRequired: boolean;
+  blockInstanceMetadata: boolean;
+  setRetryAfterHeader: boolean;
+  micNamespace: string;
+  /** --max-header-bytes: the whole header block (names + values). */
+  maxHeaderBytes: number;
+  /** Longest accepted query string. */
+  maxQueryBytes?: number;
+  /** How long an unknown source IP is waited for in the pod informer (the original retried 4 × 300 ms). */
+  podLookupWaitMs?: number;
+}
+
+export interface TokenRequestLog {
+  pod: string;
+  namespace: string;
+  identity: string;
+  resource: string;
+  status: number;
+  durationMs: number;
+  cache: "hit" | "shared" | "miss" | "none";
+  route: "token" | "host_token";
+  excepted?: boolean;
+  error?: string;
+}
+
+export interface NmiServerDeps {
+  config: NmiServerConfig;
+  pods: PodLookup;
+  exceptions: ExceptionSource;
+  resolveIdentity: IdentityResolver;
+  tokens: TokenProvider;
+  proxy: ImdsProxy;
+  metrics?: NmiMetrics;
+  /** One structured line per token request. */
+  logTokenRequest?: (line: TokenRequestLog) => void;
+  /** Unexpected errors (answered 500). */
+  logError?: (error: unknown, context: object) => void;
+  /** When NMI saw an assignment become Assigned (bounds IMDS "Identity not found" retries). */
+  assignedAtMs?: (record: AzureAssignedIdentity) => number | undefined;
+  clock?: WaitClock;
+}
+
+const QuerySchema = v.object({
+  resource: v.pipe(v.string(), v.maxLength(2048)),
+  client_id: v.pipe(v.string(), v.maxLength(256)),
+  msi_res_id: v.pipe(v.string(), v.maxLength(2048)),
+  mi_res_id: v.pipe(v.string(), v.maxLength(2048)),
+  object_id: v.pipe(v.string(), v.maxLength(256)),
+});
+type TokenQuery = v.InferOutput<typeof QuerySchema>;
+
+/** First value of each parameter, as Go's Query().Get; null when a value is too long. */
+function parseQuery(url: URL): TokenQuery | null {
+  const first = (name: string) => url.searchParams.get(name) ?? "";
+  const result = v.safeParse(QuerySchema, {
+    resource: first("resource"),
+    client_id: first("client_id"),
+    msi_res_id: first("msi_res_id"),
+    mi_res_id: first("mi_res_id"),
+    object_id: first("object_id"),
+  });
+  return result.success ? result.output : null;
+}
+
+function identityRequestOf(query: TokenQuery): IdentityRequest {
+  return { clientId: query.client_id, resourceId: query.msi_res_id || query.mi_res_id };
+}
+
+function headerBytes(headers: Headers): number {
+  let total = 0;
+  for (const [name, value] of headers) total += name.length + value.length + 4;
+  return total;
+}
+
+function errorResponse(error: ImdsError): Response {
+  const headers = new Headers({ "Content-Type": "application/json; charset=utf-8" });
+  for (const [name, value] of Object.entries(error.headers ?? {})) headers.set(name, value);
+  return new Response(JSON.stringify(error.body), { status: error.status, headers });
+}
+
+function jsonResponse(body: unknown): Response {
+  return new Response(JSON.stringify(body), {
+    status: 200,
+    headers: { "Content-Type": "application/json; charset=utf-8" },
+  });
+}
+
+/** Why a token fetch failed → the original's status: upstream answered non-200 → 403, else 503. */
+function tokenFailure(error: unknown): ImdsError {
+  if (error instanceof UpstreamTokenError && error.status !== null) return imdsError(403, error.description);
+  const message = error instanceof Error ? error.message : String(error);
+  return imdsError(503, message);
+}
+
+function cacheLabel(source: TokenSource | undefined): TokenRequestLog["cache"] {
+  if (source === "cache") return "hit";
+  if (source === "shared") return "shared";
+  return source === "upstream" ? "miss" : "none";
+}
+
+/** The source address as the pod informer knows it (IPv4-mapped IPv6 unwrapped). */
+export function normaliseRemoteAddress(address: string | undefined): string {
+  if (!address) return "";
+  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+}
+
+const TOKEN_PATH_LABEL = "/metadata/identity/oauth2/token";
+const HOST_TOKEN_PATH_LABEL = "/host/token";
+
+export function createNmiApp(deps: NmiServerDeps): Hono {
+  const config = deps.config;
+  const clock = deps.clock ?? wallClock;
+  const maxQueryBytes = config.maxQueryBytes ?? 8192;
+  const podLookupWaitMs = config.podLookupWaitMs ?? 1200;
+  const app = new Hono({ strict: false });
+
+  const count = (route: NmiRoute, response: Response) => {
+    deps.metrics?.requests.inc({ route, status_code: String(response.status) });
+    return response;
+  };
+
+  const findPod = async (ip: string, signal: AbortSignal): Promise<PodLookupResult> => {
+    const deadline = clock.now() + podLookupWaitMs;
+    const evaluate = (): Evaluation<PodLookupResult> => {
+      const result = deps.pods.byIp(ip);
+      if (result.kind !== "none" || clock.now() >= deadline) return { done: result };
+      return { waitUntilMs: deadline };
+    };
+    const result = await waitForCondition(deps.pods, evaluate, signal, clock);
+    return result === "aborted" ? { kind: "none" } : result;
+  };
+
+  const fetchTokens = async (
+    identity: AzureIdentity,
+    record: AzureAssignedIdentity | undefined,
+    resource: string,
+    callerKey: string,
+  ) =>
+    deps.tokens.forIdentity(identity, resource, {
+      callerKey,
+      tags: cacheTagsFor(identity, record),
+      assignedAtMs: record ? deps.assignedAtMs?.(record) : undefined,
+    });
+
+  const recordResolution = (resolution: Resolution) => {
+    const outcome = resolution.kind.replace("-", "_");
+    deps.metrics?.assignmentWait.observe({ outcome }, resolution.waitedMs / 1000);
+  };
+
+  const unresolved = (resolution: Exclude<Resolution, { kind: "found" }>, request: IdentityRequest): ImdsError => {
+    if (resolution.kind === "not-found") {
+      const message = request.clientId
+        ? `${noIdentityForClientId(redactClientId(request.clientId))}: ${resolution.message}`
+        : resolution.message;
+      return imdsError(404, message);
+    }
+    if (resolution.kind === "aborted") return imdsError(503, "client went away while waiting for its identity");
+    return identityNotReady(resolution.message, config.setRetryAfterHeader);
+  };
+
+  const podTokenRoute = async (request: Request, remote: string): Promise<Response> => {
+    const started = clock.now();
+    const url = new URL(request.url);
+    const log: TokenRequestLog = {
+      pod: "",
+      namespace: "",
+      identity: "",
+      resource: "",
+      status: 0,
+      durationMs: 0,
+      cache: "none",
+      route: "token",
+    };
+    const finish = (response: Response, error?: string) => {
+      log.status = response.status;
+      log.durationMs = clock.now() - started;
+      if (error) log.error = error;
+      deps.metrics?.operationsDuration.observe(
+        {
+          operation_type: TOKEN_PATH_LABEL,
+          status_code: String(response.status),
+          namespace: log.namespace,
+          resource: deps.metrics.resourceLabel(log.resource),
+        },
+        log.durationMs / 1000,
+      );
+      deps.logTokenRequest?.(log);
+      return response;
+    };
+    const fail = (error: ImdsError) => finish(errorResponse(error), error.body.error_description);
+
+    if (config.metadataHeaderRequired && !hasMetadataHeader(request.headers.get("Metadata"))) {
+      return fail(imdsError(400, ErrorText.metadataHeader));
+    }
+    if (!remote) return fail(imdsError(500, ErrorText.remoteAddressEmpty));
+    const query = parseQuery(url);
+    if (!query) return fail(imdsError(400, ErrorText.tooLarge));
+    log.resource = query.resource;
+    if (!query.resource) return fail(imdsError(400, ErrorText.resourceEmpty));
+    if (query.object_id) return fail(imdsError(400, ErrorText.objectIdUnsupported));
+    const identityRequest = identityRequestOf(query);
+    if (identityRequest.clientId) log.identity = redactClientId(identityRequest.clientId);
+
+    const lookup = await findPod(remote, request.signal);
+    if (lookup.kind === "none") {
+      deps.metrics?.kubernetesErrors.inc({ operation_type: "get_pod_list" });
+      return fail(imdsError(500, ErrorText.podListEmpty));
+    }
+    if (lookup.kind === "ambiguous") {
+      deps.metrics?.kubernetesErrors.inc({ operation_type: "get_pod_list" });
+      return fail(
+        ambiguousPodError(
+          remote,
+          lookup.pods.map((p) => `${p.namespace}/${p.name}`),
+        ),
+      );
+    }
+    const pod = lookup.pod;
+    log.pod = pod.name;
+    log.namespace = pod.namespace;
+
+    if (isExceptedPod(pod, deps.exceptions.inNamespace(pod.namespace)) || isMicPod(pod, config.micNamespace)) {
+      log.excepted = true;
+      try {
+        const result = await deps.tokens.forExceptedPod(identityRequest.clientId, query.resource, {
+          callerKey: remote,
+          tags: [],
+        });
+        recordCache(result.source);
+        log.cache = cacheLabel(result.source);
+        return finish(jsonResponse(podTokenBody(result.tokens, Date.now())));
+      } catch (error) {
+        return fail(tokenFailure(error));
+      }
+    }
+
+    const resolution = await deps.resolveIdentity(pod, identityRequest, request.signal);
+    recordResolution(resolution);
+    if (resolution.kind !== "found") return fail(unresolved(resolution, identityRequest));
+    log.identity = redactClientId(resolution.identity.spec.clientID);
+    try {
+      const result = await fetchTokens(resolution.identity, resolution.record, query.resource, remote);
+      recordCache(result.source);
+      log.cache = cacheLabel(result.source);
+      return finish(jsonResponse(podTokenBody(result.tokens, Date.now())));
+    } catch (error) {
+      return fail(tokenFailure(error));
+    }
+  };
+
+  const recordCache = (source: TokenSource) => deps.metrics?.cache.inc({ result: cacheLabel(source) });
+
+  const hostTokenRoute = async (request: Request, remote: string): Promise<Response> => {
+    const started = clock.now();
+    const url = new URL(request.url);
+    const podNamespace = request.headers.get("podns") ?? "";
+    const podName = request.headers.get("podname") ?? "";
+    const log: TokenRequestLog = {
+      pod: podName,
+      namespace: podNamespace,
+      identity: "",
+      resource: url.searchParams.get("resource") ?? "",
+      status: 0,
+      durationMs: 0,
+      cache: "none",
+      route: "host_token",
+    };
+    const finish = (response: Response, error?: string) => {
+      log.status = response.status;
+      log.durationMs = clock.now() - started;
+      if (error) log.error = error;
+      deps.metrics?.operationsDuration.observe(
+        {
+          operation_type: HOST_TOKEN_PATH_LABEL,
+          status_code: String(response.status),
+          namespace: podNamespace,
+          resource: deps.metrics.resourceLabel(log.resource),
+        },
+        log.durationMs / 1000,
+      );
+      deps.logTokenRequest?.(log);
+      return response;
+    };
+    const fail = (error: ImdsError) => finish(errorResponse(error), error.body.error_description);
+
+    if (!podNamespace || !podName) return fail(imdsError(400, ErrorText.missingPodHeaders));
+    if (remote !== "127.0.0.1") return fail(imdsError(500, ErrorText.notFromHost));
+    const query = parseQuery(url);
+    if (!query) return fail(imdsError(400, ErrorText.tooLarge));
+    if (!query.resource) return fail(imdsError(400, ErrorText.resourceEmpty));
+    if (query.object_id) return fail(imdsError(400, ErrorText.objectIdUnsupported));
+    const identityRequest = identityRequestOf(query);
+    const pod: PodInfo = deps.pods.byName(podNamespace, podName) ?? {
+      name: podName,
+      namespace: podNamespace,
+      uid: "",
+      ip: "",
+      phase: "",
+      labels: {},
+      ownerReferences: [],
+    };
+    const resolution = await deps.resolveIdentity(pod, identityRequest, request.signal);
+    recordResolution(resolution);
+    // /host/token never answered with Retry-After in the original.
+    if (resolution.kind !== "found") {
+      const error = unresolved(resolution, identityRequest);
+      return fail(error.status === 503 && resolution.kind === "not-ready" ? imdsError(404, resolution.message) : error);
+    }
+    log.identity = redactClientId(resolution.identity.spec.clientID);
+    try {
+      const result = await fetchTokens(resolution.identity, resolution.record, query.resource, `host:${remote}`);
+      recordCache(result.source);
+      log.cache = cacheLabel(result.source);
+      const tokens: Token[] = result.tokens;
+      return finish(jsonResponse(hostTokenBody(tokens, resolution.identity.spec.clientID, Date.now())));
+    } catch (error) {
+      return fail(tokenFailure(error));
+    }
+  };
+
+  app.all("*", async (c) => {
+    const request = c.req.raw;
+    let remote = "";
+    try {
+      remote = normaliseRemoteAddress(getConnInfo(c).remote.address);
+    } catch {
+      remote = "";
+    }
+    const url = new URL(request.url);
+    if (headerBytes(request.headers) > config.maxHeaderBytes || url.search.length > maxQueryBytes) {
+      return count("invalid", errorResponse(imdsError(400, ErrorText.tooLarge)));
+    }
+    const route = classifyPath(url.pathname, { blockInstanceMetadata: config.blockInstanceMetadata });
+    switch (route.kind) {
+      case "token":
+        return count("token", await podTokenRoute(request, remote));
+      case "host-token":
+        return count("host_token", await hostTokenRoute(request, remote));
+      case "invalid-token-path":
+        return count("invalid", errorResponse(imdsError(400, ErrorText.invalidRequest)));
+      case "bad-path":
+        return count("invalid", errorResponse(imdsError(400, ErrorText.badPath)));
+      case "redirect":
+        return count("other", new Response(null, { status: 301, headers: { Location: route.location + url.search } }));
+      case "blocked-instance":
+        return count("blocked", errorResponse(imdsError(403, ErrorText.blocked)));
+      case "proxy": {
+        if (config.metadataHeaderRequired && !hasMetadataHeader(request.headers.get("Metadata"))) {
+          return count("proxy", errorResponse(imdsError(400, ErrorText.metadataHeader)));
+        }
+        try {
+          return count("proxy", await deps.proxy.forward(request));
+        } catch (error) {
+          deps.logError?.(error, { route: "proxy", path: url.pathname });
+          return count("proxy", errorResponse(imdsError(500, ErrorText.upstreamUnavailable)));
+        }
+      }
+    }
+  });
+
+  app.onError((error, c) => {
+    deps.logError?.(error, { path: c.req.path });
+    return errorResponse(imdsError(500, "internal error"));
+  });
+  app.notFound(() => errorResponse(imdsError(404, "not found")));
+  return app;
+}
+
+export interface ServeOptions {
+  hostname: string;
+  port: number;
+}
+
+export interface RunningServer {
+  port: number;
+  hostname: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Serves the app with Bun.serve. idleTimeout is disabled: a token request may legitimately be held for
+ * the whole assignment budget (100 s by default), longer than Bun's 10 s default and 255 s maximum.
+ */
+export function serveNmi(app: Hono, options: ServeOptions): RunningServer {
+  const server = Bun.serve({
+    hostname: options.hostname,
+    port: options.port,
+    idleTimeout: 0,
+    fetch: (request, bunServer) => app.fetch(request, bunServer),
+  });
+  return {
+    port: server.port ?? options.port,
+    hostname: options.hostname,
+    stop: () => server.stop(true),
+  };
+}

@@ -1,0 +1,42 @@
+// Token answers in IMDS's JSON shape: every value a string, client_id included (the original omitted it),
+// expires_in counted from the moment of answering, so a cached token never claims its original lifetime.
+import type { Token } from "./ports.ts";
+
+export interface ImdsTokenBody {
+  access_token: string;
+  client_id: string;
+  expires_in: string;
+  expires_on: string;
+  ext_expires_in: string;
+  not_before: string;
+  resource: string;
+  token_type: string;
+  refresh_token?: string;
+}
+
+export function imdsTokenBody(token: Token, nowMs: number): ImdsTokenBody {
+  const expiresIn = String(Math.max(0, Math.floor((token.expiresOnMs - nowMs) / 1000)));
+  const body: ImdsTokenBody = {
+    access_token: token.accessToken,
+    client_id: token.clientId,
+    expires_in: expiresIn,
+    expires_on: String(Math.floor(token.expiresOnMs / 1000)),
+    ext_expires_in: expiresIn,
+    not_before: String(Math.floor(token.notBeforeMs / 1000)),
+    resource: token.resource,
+    token_type: token.tokenType,
+  };
+  if (token.refreshToken) body.refresh_token = token.refreshToken;
+  return body;
+}
+
+/** One object for a single token; the original's JSON array (primary first) for a multi-tenant SP. */
+export function podTokenBody(tokens: readonly Token[], nowMs: number): ImdsTokenBody | ImdsTokenBody[] {
+  if (tokens.length === 1) return imdsTokenBody(tokens[0]!, nowMs);
+  return tokens.map((token) => imdsTokenBody(token, nowMs));
+}
+
+/** /host/token's shape: the first token and the identity's client id. */
+export function hostTokenBody(tokens: readonly Token[], clientId: string, nowMs: number) {
+  return { token: imdsTokenBody(tokens[0]!, nowMs), clientid: clientId };
+}

@@ -31,13 +31,16 @@ const createPod = (name: string, node: string, selector: string) =>
 
 beforeAll(async () => {
   const binary = compiledBinary();
-  world = await startWorld({
-    scaleSets: [
-      { name: SS_A, nodes: 1 },
-      { name: SS_B, nodes: 1 },
-    ],
-    identities: ["good", "denied", "throttled-a", "free-b"],
-  });
+  world = await startWorld(
+    {
+      scaleSets: [
+        { name: SS_A, nodes: 1 },
+        { name: SS_B, nodes: 1 },
+      ],
+      identities: ["good", "denied", "throttled-a", "free-b"],
+    },
+    20_000,
+  );
   mic = await startMic(world, binary, { instance: "mic-faults" });
   await world.waitFor(async () => (await mic.health())?.body === "Active", 10_000, "MIC active");
 }, 60_000);
@@ -85,7 +88,7 @@ describe("MIC and ARM failures (compiled binary)", () => {
     expect(onNode(NODE_A, missingId)).toBe(false);
     expect(statusOf("denied-pod")).toBe("Created");
     expect(statusOf("missing-pod")).toBe("Created");
-  });
+  }, 20_000);
 
   test("a 429 with Retry-After: no call to that scale set before the deadline, other scale sets proceed", async () => {
     const retryAfterSeconds = 3;
@@ -114,5 +117,5 @@ describe("MIC and ARM failures (compiled binary)", () => {
     expect(
       metricValue(metrics, "aadpodidentity_cloud_provider_throttled_seconds_total", { target: SS_A }),
     ).toBeGreaterThanOrEqual(retryAfterSeconds);
-  });
+  }, 20_000);
 });

@@ -32,11 +32,14 @@ const createPod = (name: string, node: string, selector: string) =>
 
 beforeAll(async () => {
   const binary = compiledBinary();
-  world = await startWorld({
-    scaleSets: [{ name: SCALE_SET, nodes: 1 }],
-    vms: [VM],
-    identities: ["mover", "label-x", "label-y", "edit-1", "edit-2", "after-drop", "after-gone"],
-  });
+  world = await startWorld(
+    {
+      scaleSets: [{ name: SCALE_SET, nodes: 1 }],
+      vms: [VM],
+      identities: ["mover", "label-x", "label-y", "edit-1", "edit-2", "after-drop", "after-gone"],
+    },
+    20_000,
+  );
   mic = await startMic(world, binary, { instance: "mic-changes" });
   await world.waitFor(async () => (await mic.health())?.body === "Active", 10_000, "MIC active");
 }, 60_000);
@@ -62,7 +65,7 @@ describe("MIC following changes (compiled binary)", () => {
     );
     await world.waitFor(() => assigned("mover-pod", "mover"), 10_000, "Assigned on the VM");
     await world.waitFor(() => !onNode(NODE0, "mover"), 10_000, "gone from the scale set");
-  });
+  }, 20_000);
 
   test("a label change swaps the pod's identity", async () => {
     bind("label-x");
@@ -78,7 +81,7 @@ describe("MIC following changes (compiled binary)", () => {
       10_000,
       "label-x gone",
     );
-  });
+  }, 20_000);
 
   test("an AzureIdentity edited in place moves the pod to the new ARM identity", async () => {
     world.createAzureIdentity("edit-1", { name: "editable" });
@@ -100,7 +103,7 @@ describe("MIC following changes (compiled binary)", () => {
       "edit-2 Assigned",
     );
     await world.waitFor(() => !onNode(NODE0, "edit-1"), 10_000, "edit-1 removed");
-  });
+  }, 20_000);
 
   test("MIC survives dropped watches: a pod created meanwhile is assigned", async () => {
     bind("after-drop");
@@ -108,7 +111,7 @@ describe("MIC following changes (compiled binary)", () => {
     createPod("after-drop-pod", NODE0, "after-drop");
     await world.waitFor(() => assigned("after-drop-pod", "after-drop"), 15_000, "after-drop Assigned");
     expect(onNode(NODE0, "after-drop")).toBe(true);
-  });
+  }, 20_000);
 
   test("MIC survives a 410 Gone (history compacted): it re-lists and assigns", async () => {
     bind("after-gone");
@@ -119,5 +122,5 @@ describe("MIC following changes (compiled binary)", () => {
     expect(onNode(NODE0, "after-gone")).toBe(true);
     expect(mic.logs()).toContain("410 Gone");
     expect((await mic.health())?.body).toBe("Active");
-  });
+  }, 20_000);
 });

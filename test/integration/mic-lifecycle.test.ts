@@ -50,20 +50,28 @@ const deletePod = (name: string) => world.kube.remove("v1", "Pod", "default", na
 
 beforeAll(async () => {
   const binary = compiledBinary();
-  world = await startWorld({
-    scaleSets: [{ name: SCALE_SET, nodes: 2 }],
-    vms: [VM],
-    identities: ["app", "shared", "immutable", "user-owned", "drifting", "vm-app"],
-    // Long enough for the Created state to be seen by polling.
-    armLatencyMs: 300,
-  });
+  world = await startWorld(
+    {
+      scaleSets: [{ name: SCALE_SET, nodes: 2 }],
+      vms: [VM],
+      identities: ["app", "shared", "immutable", "user-owned", "drifting", "vm-app"],
+      // Long enough for the Created state to be seen by polling.
+      armLatencyMs: 300,
+    },
+    20_000,
+  );
   // An identity a user put on the scale set by hand, before MIC ever ran.
   const arm = await userArmClient(world);
   await arm.updateIdentities(armTargetOf(world, NODE0), { add: [world.identity("user-owned").resourceId], remove: [] });
-  mic = await startMic(world, binary, {
-    instance: "mic-lifecycle",
-    extraArgs: ["--immutable-user-msis", world.identity("immutable").clientId],
-  });
+  mic = await startMic(
+    world,
+    binary,
+    {
+      instance: "mic-lifecycle",
+      extraArgs: ["--immutable-user-msis", world.identity("immutable").clientId],
+    },
+    20_000,
+  );
   await world.waitFor(async () => (await mic.health())?.body === "Active", 10_000, "MIC active");
 }, 60_000);
 
@@ -102,7 +110,7 @@ describe("MIC lifecycle (compiled binary)", () => {
         result: "success",
       }),
     ).toBeGreaterThanOrEqual(1);
-  });
+  }, 20_000);
 
   test("deleting the pod removes its identity from the scale set, not before the grace period", async () => {
     const deletedAt = Date.now();
@@ -112,7 +120,7 @@ describe("MIC lifecycle (compiled binary)", () => {
     expect(removals.length).toBeGreaterThanOrEqual(1);
     expect((removals[0]?.at ?? 0) - deletedAt).toBeGreaterThanOrEqual(1000);
     expect(onNode(NODE0, "user-owned")).toBe(true);
-  });
+  }, 20_000);
 
   test("an identity still used by another pod on the same scale set stays", async () => {
     bind("shared");
@@ -127,7 +135,7 @@ describe("MIC lifecycle (compiled binary)", () => {
     expect(onNode(NODE1, "shared")).toBe(true);
     expect(statusOf("shared-b")).toBe("Assigned");
     expect(patchesTo(NODE0, deletedAt)).toEqual([]);
-  });
+  }, 20_000);
 
   test("a pre-existing user identity and an immutable one are never removed", async () => {
     bind("immutable");
@@ -139,7 +147,7 @@ describe("MIC lifecycle (compiled binary)", () => {
     await Bun.sleep(2500);
     expect(onNode(NODE0, "immutable")).toBe(true);
     expect(onNode(NODE0, "user-owned")).toBe(true);
-  });
+  }, 20_000);
 
   test("an identity removed by hand in ARM is put back by the drift reconcile", async () => {
     bind("drifting");
@@ -153,7 +161,7 @@ describe("MIC lifecycle (compiled binary)", () => {
     expect(onNode(NODE1, "drifting")).toBe(false);
     await world.waitFor(() => onNode(NODE1, "drifting"), 10_000, "drifting re-assigned");
     expect(statusOf("drifting-pod")).toBe("Assigned");
-  });
+  }, 20_000);
 
   test("a deleted node's records are deleted without any ARM call and a 'binding removed' event", async () => {
     bind("vm-app");
@@ -166,5 +174,5 @@ describe("MIC lifecycle (compiled binary)", () => {
     expect(patchesTo(VM, deletedAt)).toEqual([]);
     const removed = eventsWithReason(world, "binding removed");
     expect(removed.some((e) => e.involvedObject?.name === "vm-app-binding" && e.type === "Normal")).toBe(true);
-  });
+  }, 20_000);
 });

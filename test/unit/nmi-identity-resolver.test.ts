@@ -1,0 +1,144 @@
+import { describe, expect, test } from "bun:test";
+import type { AzureAssignedIdentity, AzureIdentity } from "../../src/kube/crds.ts";
+import type { WaitClock } from "../../src/roles/nmi/change-wait.ts";
+import { standardIdentityResolver } from "../../src/roles/nmi/identity-resolver.ts";
+import { InMemoryAssignments } from "../../src/roles/nmi/in-memory-ports.ts";
+import type { PodInfo } from "../../src/roles/nmi/ports.ts";
+
+const id: AzureIdentity = {
+  apiVersion: "aadpodidentity.k8s.io/v1",
+  kind: "AzureIdentity",
+  metadata: { name: "a", namespace: "ns" },
+  spec: { type: 0, clientID: "cid", resourceID: "", tenantID: "", adEndpoint: "", adResourceID: "" },
+};
+const record = (status: "Created" | "Assigned"): AzureAssignedIdentity => ({
+  apiVersion: "aadpodidentity.k8s.io/v1",
+  kind: "AzureAssignedIdentity",
+  metadata: { name: "p-ns-a", namespace: "ns" },
+  spec: { azureIdentityRef: id, pod: "p", podNamespace: "ns", nodename: "n" },
+  status: { status },
+});
+const pod: PodInfo = {
+  name: "p",
+  namespace: "ns",
+  uid: "u",
+  ip: "10.0.0.1",
+  phase: "Running",
+  labels: {},
+  ownerReferences: [],
+};
+const budget = { retryAttemptsForCreated: 16, retryAttemptsForAssigned: 4, findIdentityRetryIntervalMs: 5000 };
+
+function manualClock() {
+  let now = 0;
+  const timers = new Set<{ at: number; fn: () => void }>();
+  const clock: WaitClock = {
+    now: () => now,
+    setTimer(fn, ms) {
+      const timer = { at: now + ms, fn };
+      timers.add(timer);
+      return () => timers.delete(timer);
+    },
+  };
+  return {
+    clock,
+    pendingTimers: () => timers.size,
+    advance(ms: number) {
+      now += ms;
+      for (const timer of [...timers]) {
+        if (timer.at <= now) {
+          timers.delete(timer);
+          timer.fn();
+        }
+      }
+    },
+  };
+}
+
+describe("standard identity resolver", () => {
+  test("resolves the moment an event makes the identity Assigned, without polling", async () => {
+    const source = new InMemoryAssignments();
+    const { clock, advance } = manualClock();
+    const resolve = standardIdentityResolver({
+      source,
+      budget,
+      forceNamespaced: false,
+      holdUntilAssigned: true,
+      clock,
+    });
+    source.upsert(record("Created"));
+    const pending = resolve(pod, { clientId: "", resourceId: "" });
+    advance(7000);
+    source.upsert(record("Assigned"));
+    const result = await pending;
+    expect(result.kind).toBe("found");
+    expect(result.waitedMs).toBe(7000);
+    expect(source.listenerCount).toBe(0);
+  });
+
+  test("with no record the wait ends at created-attempts × interval", async () => {
+    const source = new InMemoryAssignments();
+    const { clock, advance } = manualClock();
+    const resolve = standardIdentityResolver({
+      source,
+      budget,
+      forceNamespaced: false,
+      holdUntilAssigned: true,
+      clock,
+    });
+    let settled = false;
+    const pending = resolve(pod, { clientId: "", resourceId: "" }).finally(() => {
+      settled = true;
+    });
+    advance(79_999);
+    await Bun.sleep(0);
+    expect(settled).toBe(false);
+    advance(1);
+    const result = await pending;
+    expect(result.kind === "not-ready" && result.message).toContain("CREATED state failed after 16 attempts");
+  });
+
+  test("a record appearing in Created extends the wait to the full budget", async () => {
+    const source = new InMemoryAssignments();
+    const { clock, advance } = manualClock();
+    const resolve = standardIdentityResolver({
+      source,
+      budget,
+      forceNamespaced: false,
+      holdUntilAssigned: true,
+      clock,
+    });
+    const pending = resolve(pod, { clientId: "", resourceId: "" });
+    advance(50_000);
+    source.upsert(record("Created"));
+    advance(40_000); // 90 s: past the created deadline, within the 100 s one
+    source.upsert(record("Assigned"));
+    expect((await pending).kind).toBe("found");
+  });
+
+  test("an aborted request stops waiting and leaves no listener or timer", async () => {
+    const source = new InMemoryAssignments();
+    const { clock, pendingTimers } = manualClock();
+    const resolve = standardIdentityResolver({
+      source,
+      budget,
+      forceNamespaced: false,
+      holdUntilAssigned: true,
+      clock,
+    });
+    const controller = new AbortController();
+    const pending = resolve(pod, { clientId: "", resourceId: "" }, controller.signal);
+    controller.abort();
+    expect((await pending).kind).toBe("aborted");
+    expect(source.listenerCount).toBe(0);
+    expect(pendingTimers()).toBe(0);
+  });
+
+  test("without holding (Retry-After mode) an unassigned identity is answered at once", async () => {
+    const source = new InMemoryAssignments();
+    source.upsert(record("Created"));
+    const resolve = standardIdentityResolver({ source, budget, forceNamespaced: false, holdUntilAssigned: false });
+    const result = await resolve(pod, { clientId: "", resourceId: "" });
+    expect(result.kind).toBe("not-ready");
+  });
+});

@@ -1,0 +1,413 @@
+// The NMI token server over real HTTP: Bun.serve on 127.0.0.1:0, callers distinguished by source
+// address with `curl --interface 127.0.0.N`, fake ports for pods, assignments, tokens and IMDS.
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import type { AzureAssignedIdentity, AzureIdentity } from "../../src/kube/crds.ts";
+import { standardIdentityResolver } from "../../src/roles/nmi/identity-resolver.ts";
+import { InMemoryAssignments, InMemoryExceptions, InMemoryPods } from "../../src/roles/nmi/in-memory-ports.ts";
+import { NmiMetrics } from "../../src/roles/nmi/nmi-metrics.ts";
+import { type PodInfo, type Token, UpstreamTokenError } from "../../src/roles/nmi/ports.ts";
+import { createNmiApp, type RunningServer, serveNmi, type TokenRequestLog } from "../../src/roles/nmi/server.ts";
+import type { TokenContext, TokenProvider } from "../../src/roles/nmi/token-service.ts";
+
+const CLIENT_A = "aaaaaaaa-1111-2222-3333-444444444444";
+const CLIENT_B = "bbbbbbbb-1111-2222-3333-444444444444";
+
+function identity(name: string, clientID: string, type: 0 | 1 = 0): AzureIdentity {
+  return {
+    apiVersion: "aadpodidentity.k8s.io/v1",
+    kind: "AzureIdentity",
+    metadata: { name, namespace: "ns" },
+    spec: {
+      type,
+      clientID,
+      resourceID: `/subscriptions/s/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`,
+      tenantID: "t",
+      adEndpoint: "",
+      adResourceID: "",
+    },
+  };
+}
+
+function assignment(podName: string, id: AzureIdentity, status: "Created" | "Assigned"): AzureAssignedIdentity {
+  return {
+    apiVersion: "aadpodidentity.k8s.io/v1",
+    kind: "AzureAssignedIdentity",
+    metadata: { name: `${podName}-ns-${id.metadata.name}`, namespace: "ns" },
+    spec: { azureIdentityRef: id, pod: podName, podNamespace: "ns", nodename: "node1" },
+    status: { status },
+  };
+}
+
+function pod(name: string, ip: string, extra: Partial<PodInfo> = {}): PodInfo {
+  return { name, namespace: "ns", uid: `uid-${name}`, ip, phase: "Running", labels: {}, ownerReferences: [], ...extra };
+}
+
+function token(clientId: string, resource: string): Token {
+  const now = Date.now();
+  return {
+    accessToken: `tok-${clientId}-${resource}`,
+    expiresOnMs: now + 3_600_000,
+    notBeforeMs: now,
+    resource,
+    tokenType: "Bearer",
+    clientId,
+  };
+}
+
+class FakeTokens implements TokenProvider {
+  calls: { kind: string; clientId: string; resource: string; context: TokenContext }[] = [];
+  failWith: Error | null = null;
+  tenants = 1;
+  async forIdentity(id: AzureIdentity, resource: string, context: TokenContext) {
+    this.calls.push({ kind: "identity", clientId: id.spec.clientID, resource, context });
+    if (this.failWith) throw this.failWith;
+    const tokens = Array.from({ length: this.tenants }, () => token(id.spec.clientID, resource));
+    return { tokens, source: "upstream" as const };
+  }
+  async forExceptedPod(clientId: string, resource: string, context: TokenContext) {
+    this.calls.push({ kind: "excepted", clientId, resource, context });
+    return { tokens: [token(clientId || "system", resource)], source: "cache" as const };
+  }
+}
+
+const pods = new InMemoryPods();
+const assignments = new InMemoryAssignments();
+const exceptions = new InMemoryExceptions();
+const tokens = new FakeTokens();
+const proxied: { path: string; headers: Record<string, string> }[] = [];
+const logs: TokenRequestLog[] = [];
+const metrics = new NmiMetrics();
+let server: RunningServer;
+let retryAfterServer: RunningServer;
+let imds: ReturnType<typeof Bun.serve>;
+
+function makeServer(setRetryAfterHeader: boolean) {
+  const app = createNmiApp({
+    config: {
+      metadataHeaderRequired: true,
+      blockInstanceMetadata: true,
+      setRetryAfterHeader,
+      micNamespace: "kube-system",
+      maxHeaderBytes: 4096,
+      podLookupWaitMs: 200,
+    },
+    pods,
+    exceptions,
+    resolveIdentity: standardIdentityResolver({
+      source: assignments,
+      // 3 + 2 intervals of 200 ms: a give-up after 0.6 s (none) or 1 s (Created).
+      budget: { retryAttemptsForCreated: 3, retryAttemptsForAssigned: 2, findIdentityRetryIntervalMs: 200 },
+      forceNamespaced: false,
+      holdUntilAssigned: !setRetryAfterHeader,
+    }),
+    tokens,
+    proxy: {
+      async forward(request) {
+        const url = new URL(request.url);
+        return fetch(`http://127.0.0.1:${imds.port}${url.pathname}${url.search}`, { headers: request.headers });
+      },
+    },
+    metrics,
+    logTokenRequest: (line) => logs.push(line),
+  });
+  return serveNmi(app, { hostname: "127.0.0.1", port: 0 });
+}
+
+beforeAll(() => {
+  imds = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch(request) {
+      const url = new URL(request.url);
+      proxied.push({ path: url.pathname + url.search, headers: Object.fromEntries(request.headers) });
+      if (url.pathname === "/doesnotexist") return new Response("404 Not Found", { status: 404 });
+      return Response.json({ compute: { name: "vm" } });
+    },
+  });
+  server = makeServer(false);
+  retryAfterServer = makeServer(true);
+});
+
+afterAll(async () => {
+  await server.stop();
+  await retryAfterServer.stop();
+  imds.stop(true);
+});
+
+beforeEach(() => {
+  tokens.calls = [];
+  tokens.failWith = null;
+  tokens.tenants = 1;
+  logs.length = 0;
+  proxied.length = 0;
+});
+
+interface CurlResult {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** One request from source address `from` (127.0.0.N), through curl so the source can be chosen. */
+async function curl(
+  from: string,
+  path: string,
+  options: { headers?: string[]; target?: RunningServer; maxTime?: number } = {},
+): Promise<CurlResult> {
+  const target = options.target ?? server;
+  const args = ["curl", "-s", "-i", "--path-as-is", "--interface", from, "--max-time", String(options.maxTime ?? 15)];
+  for (const header of options.headers ?? ["Metadata: true"]) args.push("-H", header);
+  args.push(`http://127.0.0.1:${target.port}${path}`);
+  const child = Bun.spawn(args, { stdout: "pipe", stderr: "pipe" });
+  const raw = await new Response(child.stdout).text();
+  await child.exited;
+  const split = raw.indexOf("\r\n\r\n");
+  const head = split >= 0 ? raw.slice(0, split) : raw;
+  const body = split >= 0 ? raw.slice(split + 4) : "";
+  const [statusLine, ...headerLines] = head.split("\r\n");
+  const headers: Record<string, string> = {};
+  for (const line of headerLines) {
+    const i = line.indexOf(":");
+    if (i > 0) headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
+  }
+  return { status: Number(statusLine?.split(" ")[1] ?? 0), headers, body };
+}
+
+const TOKEN = "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net";
+const A = identity("a", CLIENT_A);
+const B = identity("b", CLIENT_B);
+
+describe("request validation", () => {
+  test("a token request without 'Metadata: true' gets the original's 400 JSON", async () => {
+    const response = await curl("127.0.0.2", TOKEN, { headers: [] });
+    expect(response.status).toBe(400);
+    expect(response.headers["content-type"]).toContain("application/json");
+    expect(JSON.parse(response.body)).toEqual({
+      error: "invalid_request",
+      error_description: "Required metadata header not specified",
+    });
+  });
+
+  test("an empty resource is a 400 with the original's text", async () => {
+    const response = await curl("127.0.0.2", "/metadata/identity/oauth2/token?api-version=2018-02-01");
+    expect(response.status).toBe(400);
+    expect(JSON.parse(response.body).error_description).toBe("parameter resource cannot be empty");
+  });
+
+  test("object_id is refused with a clear 400 rather than silently ignored", async () => {
+    const response = await curl("127.0.0.2", `${TOKEN}&object_id=00000000-0000-0000-0000-000000000001`);
+    expect(response.status).toBe(400);
+    expect(JSON.parse(response.body).error_description).toContain("object_id is not supported");
+  });
+
+  test("mangled token paths are refused (anti-bypass) and never reach IMDS", async () => {
+    const response = await curl("127.0.0.2", "/metadata/identity%5Coauth2%5Ctoken?resource=x");
+    expect(response.status).toBe(400);
+    expect(JSON.parse(response.body).error_description).toBe("Invalid request");
+    expect(proxied).toEqual([]);
+  });
+
+  test("an oversized header block is a 400, not a 500", async () => {
+    const response = await curl("127.0.0.2", TOKEN, { headers: ["Metadata: true", `X-Big: ${"x".repeat(5000)}`] });
+    expect(response.status).toBe(400);
+    expect(JSON.parse(response.body).error).toBe("invalid_request");
+  });
+
+  test("a malformed escape in the path is a 400", async () => {
+    const response = await curl("127.0.0.2", "/metadata/%E0%A4%A");
+    expect(response.status).toBe(400);
+  });
+});
+
+describe("pod token endpoint", () => {
+  test("an unknown source IP gets the original's 500 'pod list is empty'", async () => {
+    const response = await curl("127.0.0.3", TOKEN);
+    expect(response.status).toBe(500);
+    expect(JSON.parse(response.body).error_description).toBe("pod list is empty");
+  });
+
+  test("two live pods with the caller's IP is a 500 naming them", async () => {
+    pods.upsert(pod("dup1", "127.0.0.4"));
+    pods.upsert(pod("dup2", "127.0.0.4", { phase: "Pending" }));
+    const response = await curl("127.0.0.4", TOKEN);
+    expect(response.status).toBe(500);
+    expect(JSON.parse(response.body).error_description).toContain("failed to match pod IP 127.0.0.4");
+    pods.remove("ns", "dup2");
+  });
+
+  test("an IP reused by a new pod serves the new pod, not the finished one", async () => {
+    pods.upsert(pod("old", "127.0.0.5", { phase: "Succeeded" }));
+    assignments.upsert(assignment("old", A, "Assigned"));
+    pods.upsert(pod("new", "127.0.0.5"));
+    assignments.upsert(assignment("new", B, "Assigned"));
+    const response = await curl("127.0.0.5", TOKEN);
+    expect(response.status).toBe(200);
+    expect(JSON.parse(response.body).client_id).toBe(CLIENT_B);
+  });
+
+  test("a bound pod gets an IMDS-shaped token with client_id, fetched with its identity", async () => {
+    pods.upsert(pod("p6", "127.0.0.6"));
+    assignments.upsert(assignment("p6", A, "Assigned"));
+    const response = await curl("127.0.0.6", TOKEN);
+    expect(response.status).toBe(200);
+    const body = JSON.parse(response.body);
+    expect(body.client_id).toBe(CLIENT_A);
+    expect(body.resource).toBe("https://vault.azure.net");
+    expect(body.token_type).toBe("Bearer");
+    for (const field of ["expires_in", "expires_on", "not_before", "ext_expires_in"]) {
+      expect(typeof body[field]).toBe("string");
+    }
+    expect(tokens.calls[0]).toMatchObject({
+      kind: "identity",
+      clientId: CLIENT_A,
+      resource: "https://vault.azure.net",
+    });
+    expect(tokens.calls[0]!.context.callerKey).toBe("127.0.0.6");
+    expect(tokens.calls[0]!.context.tags).toContain("identity:ns/a");
+  });
+
+  test("the trailing-slash form @azure/identity sends is the token route", async () => {
+    const response = await curl("127.0.0.6", TOKEN.replace("token?", "token/?"));
+    expect(response.status).toBe(200);
+  });
+
+  test("client_id is matched case-insensitively", async () => {
+    pods.upsert(pod("p7", "127.0.0.7"));
+    assignments.upsert(assignment("p7", A, "Assigned"));
+    assignments.upsert(assignment("p7", B, "Assigned"));
+    const response = await curl("127.0.0.7", `${TOKEN}&client_id=${CLIENT_B.toUpperCase()}`);
+    expect(response.status).toBe(200);
+    expect(JSON.parse(response.body).client_id).toBe(CLIENT_B);
+  });
+
+  test("a request held for its assignment returns as soon as the assignment becomes Assigned", async () => {
+    pods.upsert(pod("p8", "127.0.0.8"));
+    assignments.upsert(assignment("p8", A, "Created"));
+    const pending = curl("127.0.0.8", TOKEN);
+    await Bun.sleep(100);
+    expect(tokens.calls).toEqual([]);
+    assignments.upsert(assignment("p8", A, "Assigned"));
+    const response = await pending;
+    expect(response.status).toBe(200);
+    expect(logs.at(-1)).toMatchObject({ pod: "p8", namespace: "ns", status: 200, route: "token" });
+  });
+
+  test("with no assignment the request gives up after the budget with the original's 404 text", async () => {
+    pods.upsert(pod("p9", "127.0.0.9"));
+    const response = await curl("127.0.0.9", TOKEN);
+    expect(response.status).toBe(404);
+    expect(JSON.parse(response.body).error_description).toContain(
+      "getting assigned identities for pod ns/p9 in CREATED state failed after 3 attempts",
+    );
+  });
+
+  test("--set-retry-after-header answers 503 + Retry-After: 20 at once instead of holding", async () => {
+    pods.upsert(pod("p10", "127.0.0.10"));
+    assignments.upsert(assignment("p10", A, "Created"));
+    const response = await curl("127.0.0.10", TOKEN, { target: retryAfterServer });
+    expect(response.status).toBe(503);
+    expect(response.headers["retry-after"]).toBe("20");
+  });
+
+  test("a client that disconnects ends its wait", async () => {
+    pods.upsert(pod("p11", "127.0.0.11"));
+    await curl("127.0.0.11", TOKEN, { maxTime: 0.2 });
+    await Bun.sleep(150);
+    const after = await metrics.registry.getSingleMetricAsString("aadpodidentity_nmi_assignment_wait_seconds");
+    expect(after).toContain('outcome="aborted"');
+  });
+
+  test("an upstream non-200 (e.g. IMDS 'Identity not found') is a 403 with its description", async () => {
+    tokens.failWith = new UpstreamTokenError(400, "Identity not found");
+    const response = await curl("127.0.0.6", TOKEN);
+    expect(response.status).toBe(403);
+    expect(JSON.parse(response.body).error_description).toBe("Identity not found");
+  });
+
+  test("an unreachable upstream is a 503", async () => {
+    tokens.failWith = new UpstreamTokenError(null, "connect ECONNREFUSED");
+    expect((await curl("127.0.0.6", TOKEN)).status).toBe(503);
+  });
+
+  test("a multi-tenant service principal is answered as a JSON array, primary first", async () => {
+    tokens.tenants = 3;
+    const response = await curl("127.0.0.6", TOKEN);
+    const body = JSON.parse(response.body);
+    expect(Array.isArray(body)).toBe(true);
+    expect(body).toHaveLength(3);
+  });
+
+  test("an excepted pod gets the node identity it asks for, skipping assignments", async () => {
+    pods.upsert(pod("ex", "127.0.0.12", { labels: { app: "Custom" } }));
+    exceptions.items.push({
+      apiVersion: "aadpodidentity.k8s.io/v1",
+      kind: "AzurePodIdentityException",
+      metadata: { name: "e", namespace: "ns" },
+      spec: { podLabels: { app: "custom" } },
+    });
+    const response = await curl("127.0.0.12", `${TOKEN}&client_id=${CLIENT_B}`);
+    expect(response.status).toBe(200);
+    expect(tokens.calls).toMatchObject([{ kind: "excepted", clientId: CLIENT_B }]);
+    expect(logs.at(-1)).toMatchObject({ excepted: true, cache: "hit" });
+  });
+
+  test("the token log line redacts the client id", async () => {
+    await curl("127.0.0.6", TOKEN);
+    expect(logs.at(-1)!.identity).toBe("aaaa##### REDACTED #####4444");
+  });
+});
+
+describe("host token endpoint", () => {
+  test("podns/podname headers are required", async () => {
+    const response = await curl("127.0.0.1", "/host/token?resource=x", { headers: [] });
+    expect(response.status).toBe(400);
+    expect(JSON.parse(response.body).error_description).toBe("missing 'podname' and 'podns' from request header");
+  });
+
+  test("only 127.0.0.1 may call it", async () => {
+    const response = await curl("127.0.0.2", "/host/token?resource=x", { headers: ["podns: ns", "podname: p6"] });
+    expect(response.status).toBe(500);
+    expect(JSON.parse(response.body).error_description).toBe("request remote address is not from a host");
+  });
+
+  test("a loopback caller gets {token, clientid} for the named pod", async () => {
+    const response = await curl("127.0.0.1", "/host/token?resource=x", { headers: ["podns: ns", "podname: p6"] });
+    expect(response.status).toBe(200);
+    const body = JSON.parse(response.body);
+    expect(body.clientid).toBe(CLIENT_A);
+    expect(body.token.resource).toBe("x");
+  });
+});
+
+describe("other routes", () => {
+  test("/metadata/instance is blocked with 403 when configured, without reaching IMDS", async () => {
+    const response = await curl("127.0.0.2", "/metadata/instance?api-version=2021-02-01");
+    expect(response.status).toBe(403);
+    expect(JSON.parse(response.body).error_description).toBe("Request blocked by AAD Pod Identity NMI");
+    expect(proxied).toEqual([]);
+  });
+
+  test("other paths are proxied to IMDS with their query", async () => {
+    const response = await curl("127.0.0.2", "/metadata/scheduledevents?api-version=2020-07-01");
+    expect(response.status).toBe(200);
+    expect(proxied[0]!.path).toBe("/metadata/scheduledevents?api-version=2020-07-01");
+  });
+
+  test("IMDS's own 404 comes back for unknown paths", async () => {
+    const response = await curl("127.0.0.2", "/doesnotexist");
+    expect(response.status).toBe(404);
+    expect(response.body).toBe("404 Not Found");
+  });
+
+  test("the proxy also requires the Metadata header", async () => {
+    const response = await curl("127.0.0.2", "/metadata/scheduledevents", { headers: [] });
+    expect(response.status).toBe(400);
+    expect(proxied).toEqual([]);
+  });
+
+  test("requests are counted by route and status", async () => {
+    const text = await metrics.registry.getSingleMetricAsString("aadpodidentity_nmi_requests_total");
+    expect(text).toContain('route="token",status_code="200"');
+    expect(text).toContain('route="blocked",status_code="403"');
+  });
+});

@@ -31,16 +31,13 @@ const createPod = (name: string, node: string, selector: string) =>
 
 beforeAll(async () => {
   const binary = compiledBinary();
-  world = await startWorld(
-    {
-      scaleSets: [
-        { name: SS_A, nodes: 1 },
-        { name: SS_B, nodes: 1 },
-      ],
-      identities: ["good", "denied", "throttled-a", "free-b"],
-    },
-    20_000,
-  );
+  world = await startWorld({
+    scaleSets: [
+      { name: SS_A, nodes: 1 },
+      { name: SS_B, nodes: 1 },
+    ],
+    identities: ["good", "denied", "throttled-a", "free-b"],
+  });
   mic = await startMic(world, binary, { instance: "mic-faults" });
   await world.waitFor(async () => (await mic.health())?.body === "Active", 10_000, "MIC active");
 }, 60_000);

@@ -32,14 +32,11 @@ const createPod = (name: string, node: string, selector: string) =>
 
 beforeAll(async () => {
   const binary = compiledBinary();
-  world = await startWorld(
-    {
-      scaleSets: [{ name: SCALE_SET, nodes: 1 }],
-      vms: [VM],
-      identities: ["mover", "label-x", "label-y", "edit-1", "edit-2", "after-drop", "after-gone"],
-    },
-    20_000,
-  );
+  world = await startWorld({
+    scaleSets: [{ name: SCALE_SET, nodes: 1 }],
+    vms: [VM],
+    identities: ["mover", "label-x", "label-y", "edit-1", "edit-2", "after-drop", "after-gone"],
+  });
   mic = await startMic(world, binary, { instance: "mic-changes" });
   await world.waitFor(async () => (await mic.health())?.body === "Active", 10_000, "MIC active");
 }, 60_000);

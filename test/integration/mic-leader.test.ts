@@ -44,13 +44,10 @@ function podWith(identity: string, name: string, node = NODE0) {
 
 beforeAll(async () => {
   binary = compiledBinary();
-  world = await startWorld(
-    {
-      scaleSets: [{ name: SCALE_SET, nodes: 2 }],
-      identities: ["before-crash", "during-crash", "after-release", "while-cut-off"],
-    },
-    20_000,
-  );
+  world = await startWorld({
+    scaleSets: [{ name: SCALE_SET, nodes: 2 }],
+    identities: ["before-crash", "during-crash", "after-release", "while-cut-off"],
+  });
 }, 60_000);
 
 afterAll(async () => {

@@ -50,28 +50,20 @@ const deletePod = (name: string) => world.kube.remove("v1", "Pod", "default", na
 
 beforeAll(async () => {
   const binary = compiledBinary();
-  world = await startWorld(
-    {
-      scaleSets: [{ name: SCALE_SET, nodes: 2 }],
-      vms: [VM],
-      identities: ["app", "shared", "immutable", "user-owned", "drifting", "vm-app"],
-      // Long enough for the Created state to be seen by polling.
-      armLatencyMs: 300,
-    },
-    20_000,
-  );
+  world = await startWorld({
+    scaleSets: [{ name: SCALE_SET, nodes: 2 }],
+    vms: [VM],
+    identities: ["app", "shared", "immutable", "user-owned", "drifting", "vm-app"],
+    // Long enough for the Created state to be seen by polling.
+    armLatencyMs: 300,
+  });
   // An identity a user put on the scale set by hand, before MIC ever ran.
   const arm = await userArmClient(world);
   await arm.updateIdentities(armTargetOf(world, NODE0), { add: [world.identity("user-owned").resourceId], remove: [] });
-  mic = await startMic(
-    world,
-    binary,
-    {
-      instance: "mic-lifecycle",
-      extraArgs: ["--immutable-user-msis", world.identity("immutable").clientId],
-    },
-    20_000,
-  );
+  mic = await startMic(world, binary, {
+    instance: "mic-lifecycle",
+    extraArgs: ["--immutable-user-msis", world.identity("immutable").clientId],
+  });
   await world.waitFor(async () => (await mic.health())?.body === "Active", 10_000, "MIC active");
 }, 60_000);
 

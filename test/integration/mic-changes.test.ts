@@ -1,6 +1,7 @@
 // The compiled MIC following changes: a pod that moves to another node (a VM), a pod whose binding
 // label changes, an AzureIdentity edited in place; and MIC surviving dropped watches and a 410 Gone.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
 import { startWorld, type World } from "../../emulators/world.ts";
 import { API_VERSION } from "../../src/kube/crds.ts";
 import { compiledBinary, type MicProcess, startMic } from "../support/mic-process.ts";
@@ -35,7 +36,7 @@ beforeAll(async () => {
   world = await startWorld({
     scaleSets: [{ name: SCALE_SET, nodes: 1 }],
     vms: [VM],
-    identities: ["mover", "label-x", "label-y", "edit-1", "edit-2", "after-drop", "after-gone"],
+    identities: ["mover", "label-x", "label-y", "edit-1", "edit-2", "after-drop", "after-gone", "rotated"],
   });
   mic = await startMic(world, binary, { instance: "mic-changes" });
   await world.waitFor(async () => (await mic.health())?.body === "Active", 10_000, "MIC active");
@@ -119,5 +120,23 @@ describe("MIC following changes (compiled binary)", () => {
     expect(onNode(NODE0, "after-gone")).toBe(true);
     expect(mic.logs()).toContain("410 Gone");
     expect((await mic.health())?.body).toBe("Active");
+  }, 20_000);
+
+  test("a changed azure.json is picked up: ARM calls use the new service principal", async () => {
+    const clientId = "3c0ffee0-0000-4000-8000-000000000001";
+    const clientSecret = "rotated-secret";
+    world.aad.addApp(world.tenantId, clientId, { secret: clientSecret });
+    const config = JSON.parse(readFileSync(world.azureJsonPath, "utf8"));
+    const changedAt = Date.now();
+    writeFileSync(
+      world.azureJsonPath,
+      JSON.stringify({ ...config, aadClientId: clientId, aadClientSecret: clientSecret }),
+    );
+    await world.waitFor(() => mic.logs().includes("cloud config changed"), 10_000, "reload logged");
+    bind("rotated");
+    createPod("rotated-pod", NODE0, "rotated");
+    await world.waitFor(() => assigned("rotated-pod", "rotated"), 10_000, "rotated Assigned");
+    const tokenRequests = world.aad.requests().filter((r) => r.at >= changedAt && r.status === 200);
+    expect(tokenRequests.map((r) => r.clientId)).toContain(clientId);
   }, 20_000);
 });

@@ -78,7 +78,7 @@ console.log("IMDS READY");
 `;
 
 const NMI = `
-import { startNodeAgent, cleanupInterception } from "${ROOT}/src/roles/nmi/node-agent.ts";
+import { startNodeAgent, cleanupInterception, handleShutdownSignals } from "${ROOT}/src/roles/nmi/node-agent.ts";
 import { InMemoryPods, InMemoryAssignments, InMemoryExceptions } from "${ROOT}/src/roles/nmi/in-memory-ports.ts";
 import { standardIdentityResolver } from "${ROOT}/src/roles/nmi/identity-resolver.ts";
 import { createImdsProxy } from "${ROOT}/src/roles/nmi/imds-proxy.ts";
@@ -109,10 +109,9 @@ const agent = await startNodeAgent(options, {
 }, Promise.resolve());
 while (!agent.readiness.active) await Bun.sleep(20);
 console.error("READY");
-process.on("SIGTERM", async () => {
-  await agent.stop({ uninstalling: false });
-  console.error("STOPPED");
-  process.exit(0);
+handleShutdownSignals(agent, async () => false, (code) => {
+  console.error("STOPPED " + code);
+  process.exit(code);
 });
 `;
 
@@ -211,7 +210,7 @@ describe.skipIf(skipReason !== null)("NMI interception in network namespaces", (
   test("after SIGTERM the rules stay and the pod is refused, never reaching IMDS", async () => {
     const hitsBefore = (await podHits()).length;
     nmi!.child.kill("SIGTERM");
-    await nmi!.waitFor(/STOPPED/);
+    await nmi!.waitFor(/STOPPED 0/);
     await nmi!.child.exited;
     expect(chainListing().stdout).toContain("--to-destination 127.0.0.1:2579");
     const response = podRequest();

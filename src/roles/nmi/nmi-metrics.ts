@@ -24,6 +24,7 @@ export class NmiMetrics {
   readonly interceptionActive: Gauge;
   readonly iptablesErrors: Counter;
   readonly #resources = new Set<string>();
+  #queueDepthSource: (() => number) | null = null;
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
@@ -66,10 +67,14 @@ export class NmiMetrics {
       labelNames: ["result"],
       registers,
     });
+    const metrics = this;
     this.upstreamQueueDepth = new Gauge({
       name: `${PREFIX}_nmi_upstream_queue_depth`,
       help: "Calls waiting for the node IMDS budget.",
       registers,
+      collect() {
+        if (metrics.#queueDepthSource) this.set(metrics.#queueDepthSource());
+      },
     });
     this.upstreamWait = new Histogram({
       name: `${PREFIX}_nmi_upstream_wait_seconds`,
@@ -112,6 +117,15 @@ export class NmiMetrics {
     if (this.#resources.size >= MAX_RESOURCE_LABELS) return "other";
     this.#resources.add(value);
     return value;
+  }
+
+  /** Reads the budget's queue depth at scrape time; use `upstreamWaited` as its onGranted callback. */
+  trackUpstreamQueue(depth: () => number): void {
+    this.#queueDepthSource = depth;
+  }
+
+  upstreamWaited(waitMs: number): void {
+    this.upstreamWait.observe(waitMs / 1000);
   }
 
   upstreamCall(kind: "imds" | "aad", durationMs: number, status: number | null, userAssigned: boolean): void {

@@ -117,3 +117,37 @@ export async function cleanupInterception(
   });
   await interceptor.cleanup();
 }
+
+/**
+ * SIGTERM / SIGINT: stop serving and exit 0 (1 if stopping failed). The rules are kept unless
+ * `isUninstalling` says NMI's own DaemonSet is gone or being deleted (the composition root asks the API).
+ */
+export function handleShutdownSignals(
+  agent: NodeAgent,
+  isUninstalling: () => Promise<boolean>,
+  exit: (code: number) => void = (code) => process.exit(code),
+): () => void {
+  let stopping = false;
+  const onSignal = async () => {
+    if (stopping) return;
+    stopping = true;
+    let uninstalling = false;
+    try {
+      uninstalling = await isUninstalling();
+    } catch {
+      // Unknown means keep the rules: failing closed is the safe side.
+    }
+    try {
+      await agent.stop({ uninstalling });
+      exit(0);
+    } catch {
+      exit(1);
+    }
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  return () => {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+  };
+}

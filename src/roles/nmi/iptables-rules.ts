@@ -117,12 +117,3 @@ export function actionArgs(action: ChainAction): string[] {
       return ["-I", JUMP_FROM, "1", "-j", CHAIN];
   }
 }
-
-/** Calls that remove the interception entirely (uninstall only); each may fail harmlessly if absent. */
-export function removalArgs(): string[][] {
-  return [
-    ["-D", JUMP_FROM, "-j", CHAIN],
-    ["-F", CHAIN],
-    ["-X", CHAIN],
-  ];
-}

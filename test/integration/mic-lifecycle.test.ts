@@ -91,11 +91,27 @@ describe("MIC lifecycle (compiled binary)", () => {
     const record = recordsOf("app-pod")[0];
     expect(record?.spec.nodename).toBe(NODE0);
     expect(record?.metadata.labels?.nodename).toBe(NODE0);
-    const applied = eventsWithReason(world, "binding applied");
-    expect(applied.some((e) => e.involvedObject?.name === "app-binding" && e.type === "Normal")).toBe(true);
-    const metrics = await mic.metrics();
+    // Events are written in the background, after the status.
+    await world.waitFor(
+      () =>
+        eventsWithReason(world, "binding applied").some(
+          (e) => e.involvedObject?.name === "app-binding" && e.type === "Normal",
+        ),
+      5_000,
+      "binding applied event",
+    );
+    // MIC's own view (informer, write results) catches up a moment after the API server's.
+    const metrics = await world.waitFor(
+      async () => {
+        const text = await mic.metrics();
+        const observed = metricValue(text, "aadpodidentity_mic_pod_assignment_duration_seconds_count") ?? 0;
+        const depth = metricValue(text, "aadpodidentity_mic_target_queue_depth", { target: SCALE_SET });
+        return observed >= 1 && depth === 0 ? text : undefined;
+      },
+      5_000,
+      "assignment metrics",
+    );
     expect(metricValue(metrics, "aadpodidentity_mic_leader")).toBe(1);
-    expect(metricValue(metrics, "aadpodidentity_mic_pod_assignment_duration_seconds_count")).toBeGreaterThanOrEqual(1);
     expect(
       metricValue(metrics, "aadpodidentity_cloud_provider_operations_total", {
         operation_type: "vmss_update",
@@ -164,7 +180,13 @@ describe("MIC lifecycle (compiled binary)", () => {
     world.kube.remove("v1", "Node", undefined, VM);
     await world.waitFor(() => recordsOf("vm-pod").length === 0, 10_000, "vm-pod record deleted");
     expect(patchesTo(VM, deletedAt)).toEqual([]);
-    const removed = eventsWithReason(world, "binding removed");
-    expect(removed.some((e) => e.involvedObject?.name === "vm-app-binding" && e.type === "Normal")).toBe(true);
+    await world.waitFor(
+      () =>
+        eventsWithReason(world, "binding removed").some(
+          (e) => e.involvedObject?.name === "vm-app-binding" && e.type === "Normal",
+        ),
+      5_000,
+      "binding removed event",
+    );
   }, 20_000);
 });

@@ -1,13 +1,12 @@
-// The compiled binary for tests that exercise pod-identity as users run it. Uses dist/pod-identity when
-// it is newer than every source file (npm test builds it first); otherwise builds a private copy in a
-// temp directory once per test process, so concurrent test files never read a half-written binary.
-import { mkdtempSync, readdirSync, statSync } from "node:fs";
+// The compiled binary for tests that exercise pod-identity as users run it: dist/pod-identity when it is
+// newer than every source file (npm test builds it first), else a private build shared by concurrent
+// test files (keyed by the sources' newest mtime, written to a temp name and renamed, so nobody runs a
+// half-written binary). Synchronous, so `await compiledBinary()` and plain calls both work.
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 const root = resolve(import.meta.dir, "../..");
-const distBinary = resolve(root, "dist/pod-identity");
-let pending: Promise<string> | undefined;
 
 function newestMtime(dir: string): number {
   let newest = 0;
@@ -18,30 +17,30 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
+function newestInput(): number {
+  return Math.max(
+    newestMtime(resolve(root, "src")),
+    ...[resolve(root, "package.json"), resolve(root, "scripts/build.ts")].map((p) => statSync(p).mtimeMs),
+  );
+}
+
 /** True when `path` exists and is newer than src/, package.json and the build script. */
 export function isFreshBinary(path: string): boolean {
-  try {
-    const inputs = [resolve(root, "package.json"), resolve(root, "scripts/build.ts")].map((p) => statSync(p).mtimeMs);
-    return statSync(path).mtimeMs > Math.max(newestMtime(resolve(root, "src")), ...inputs);
-  } catch {
-    return false;
-  }
+  return existsSync(path) && statSync(path).mtimeMs > newestInput();
 }
 
-async function build(): Promise<string> {
-  if (isFreshBinary(distBinary)) return distBinary;
-  const binary = join(mkdtempSync(join(tmpdir(), "pod-identity-bin-")), "pod-identity");
-  const child = Bun.spawn([process.execPath, "scripts/build.ts", binary], {
-    cwd: root,
-    stdout: "ignore",
-    stderr: "pipe",
-  });
-  if ((await child.exited) !== 0) throw new Error(`build failed: ${await new Response(child.stderr).text()}`);
+/** Path of a compiled pod-identity built from the current sources. */
+export function compiledBinary(): string {
+  const newest = newestInput();
+  const dist = resolve(root, "dist/pod-identity");
+  if (existsSync(dist) && statSync(dist).mtimeMs > newest) return dist;
+  const dir = join(tmpdir(), `pod-identity-build-${Math.floor(newest)}`);
+  const binary = join(dir, "pod-identity");
+  if (existsSync(binary)) return binary;
+  mkdirSync(dir, { recursive: true });
+  const partial = join(dir, `pod-identity.${process.pid}.partial`);
+  const build = Bun.spawnSync([process.execPath, "scripts/build.ts", partial], { cwd: root, stderr: "pipe" });
+  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
+  renameSync(partial, binary);
   return binary;
-}
-
-/** Path of an up-to-date compiled pod-identity; builds at most once per test process. */
-export function compiledBinary(): Promise<string> {
-  pending ??= build();
-  return pending;
 }

@@ -1,42 +1,9 @@
-// Runs the compiled pod-identity binary as MIC against an emulated world (emulators/world.ts), with
-// short intervals so tests converge in seconds. The binary is dist/pod-identity when it is newer than
-// every source file, else a private build shared by concurrent test files (keyed by the sources'
-// newest mtime, written to a temp name and renamed, so nobody runs a half-written binary).
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+// Runs the compiled pod-identity binary (test/support/compiled-binary.ts) as MIC against an emulated
+// world (emulators/world.ts), with short intervals so tests converge in seconds.
 import { freePort } from "../../emulators/world/free-port.ts";
 import type { World } from "../../emulators/world.ts";
 
-const root = resolve(import.meta.dir, "../..");
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/** A compiled binary built from the current sources. */
-export function compiledBinary(): string {
-  const newest = Math.max(
-    newestMtime(resolve(root, "src")),
-    ...[resolve(root, "package.json"), resolve(root, "scripts/build.ts")].map((p) => statSync(p).mtimeMs),
-  );
-  const dist = resolve(root, "dist/pod-identity");
-  if (existsSync(dist) && statSync(dist).mtimeMs > newest) return dist;
-  const dir = join(tmpdir(), `pod-identity-build-${Math.floor(newest)}`);
-  const binary = join(dir, "pod-identity");
-  if (existsSync(binary)) return binary;
-  mkdirSync(dir, { recursive: true });
-  const partial = join(dir, `pod-identity.${process.pid}.partial`);
-  const build = Bun.spawnSync([process.execPath, "scripts/build.ts", partial], { cwd: root, stderr: "pipe" });
-  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
-  renameSync(partial, binary);
-  return binary;
-}
+export { compiledBinary } from "./compiled-binary.ts";
 
 export interface MicOptions {
   instance: string;

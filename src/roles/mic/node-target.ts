@@ -3,6 +3,8 @@
 // in other resource groups or subscriptions work. The config scope is only a fallback for nodes
 // without a usable providerID, with the node name as VM name (as aad-pod-identity assumed).
 
+import { parseProviderId } from "../../cloud/provider-id.ts";
+
 export interface ArmScope {
   subscriptionId: string;
   resourceGroup: string;
@@ -23,10 +25,6 @@ export interface NodeInfo {
   providerId?: string | undefined;
 }
 
-// VMSS Flex instances have VM-shaped provider IDs and behave like VMs, as they should.
-const PROVIDER_ID =
-  /^azure:\/\/\/?subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Compute\/(?:virtualMachineScaleSets\/([^/]+)\/virtualMachines\/[^/]+|virtualMachines\/([^/]+))\/?$/i;
-
 export function armResourceId(target: Omit<ArmTarget, "key" | "fromFallback">): string {
   const type = target.kind === "vmss" ? "virtualMachineScaleSets" : "virtualMachines";
   return `/subscriptions/${target.subscriptionId}/resourceGroups/${target.resourceGroup}/providers/Microsoft.Compute/${type}/${target.name}`;
@@ -39,12 +37,9 @@ function makeTarget(kind: "vm" | "vmss", scope: ArmScope, name: string, fromFall
 
 /** The node's VM / VMSS, or undefined when neither its providerID nor a fallback scope tells. */
 export function nodeTarget(node: NodeInfo, fallback: ArmScope | undefined): ArmTarget | undefined {
-  const match = PROVIDER_ID.exec((node.providerId ?? "").trim());
-  if (match) {
-    const [, subscriptionId = "", resourceGroup = "", scaleSet, vm] = match;
-    const scope = { subscriptionId, resourceGroup };
-    return scaleSet ? makeTarget("vmss", scope, scaleSet, false) : makeTarget("vm", scope, vm ?? "", false);
-  }
+  // VMSS Flex instances have VM-shaped provider IDs and behave like VMs, as they should.
+  const parsed = parseProviderId(node.providerId ?? "");
+  if (parsed) return makeTarget(parsed.kind, parsed, parsed.name, false);
   if (fallback?.subscriptionId && fallback.resourceGroup && node.name) {
     return makeTarget("vm", fallback, node.name, true);
   }

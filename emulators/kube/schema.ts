@@ -95,6 +95,13 @@ function walk(
     for (const [i, item] of value.entries()) walk(schema.items, item, `${path}[${i}]`, problems, false, pruned);
   if (!isObject(value)) return;
   const props = schema.properties ?? {};
+  // As kube-apiserver since 1.20 (PruneNonNullableNullsWithoutDefaults): a null in a field that is not
+  // nullable takes the field's default, or is dropped when there is none, instead of failing validation.
+  for (const [k, sub] of Object.entries(props))
+    if (value[k] === null && !sub.nullable) {
+      if (sub.default !== undefined) value[k] = structuredClone(sub.default);
+      else delete value[k];
+    }
   for (const [k, sub] of Object.entries(props))
     if (value[k] === undefined && sub.default !== undefined) value[k] = structuredClone(sub.default);
   const preserve = schema["x-kubernetes-preserve-unknown-fields"] === true;

@@ -553,6 +553,36 @@ describe("API semantics through client-node", () => {
     expect(((await warn.json()) as { spec: object }).spec).toEqual({ size: 1 });
   });
 
+  test("a null in a non-nullable custom-resource field is dropped (or defaulted), not rejected, as kube-apiserver does", async () => {
+    const url = `${emu.url}/apis/example.test/v1/namespaces/${NS}/widgets`;
+    const created = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        apiVersion: "example.test/v1",
+        kind: "Widget",
+        metadata: { name: "with-null" },
+        spec: { size: 2 },
+        status: null,
+      }),
+    });
+    expect(created.status).toBe(201);
+    const body = (await created.json()) as Record<string, unknown>;
+    expect("status" in body).toBe(false);
+    expect(body.spec).toEqual({ size: 2 });
+    const wrongType = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        apiVersion: "example.test/v1",
+        kind: "Widget",
+        metadata: { name: "bad" },
+        spec: { size: "x" },
+      }),
+    });
+    expect(wrongType.status).toBe(422);
+  });
+
   test("JSON patch: a failing test op is 422 and changes nothing", async () => {
     emu.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "jp", namespace: NS }, data: { k: "v" } });
     const failed = await apiError(

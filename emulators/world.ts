@@ -218,6 +218,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
         const imds = await startImdsEmulator({
           arm,
           vmResourceId: nodeByName(nodeName).computeResourceId,
+          instanceId: nodeByName(nodeName).instanceId,
           issuer,
           propagationDelayMs: opts.imdsPropagationDelayMs ?? 0,
           ...imdsOpts,

@@ -23,6 +23,8 @@ export interface ImdsEmulator {
 export interface ImdsEmulatorOptions {
   arm: ArmEmulator | string;
   vmResourceId: string;
+  /** For a scale set: which instance this IMDS stands for (reported by /metadata/instance; default "0"). */
+  instanceId?: string;
   issuer?: TokenIssuer | { privateKeyPem: string };
   host?: string;
   port?: number;
@@ -121,14 +123,15 @@ export async function startImdsEmulator(opts: ImdsEmulatorOptions): Promise<Imds
     const view = await viewOfVm();
     if (!view) return json(404, { error: "Not found" });
     const vmss = view.kind === "virtualMachineScaleSets";
+    const instanceId = opts.instanceId ?? "0";
     const compute = {
       azEnvironment: "AzurePublicCloud",
       location: view.location,
-      name: vmss ? `${view.name}_0` : view.name,
+      name: vmss ? `${view.name}_${instanceId}` : view.name,
       osType: "Linux",
       provider: "Microsoft.Compute",
       resourceGroupName: view.resourceGroup,
-      resourceId: vmss ? `${view.resourceId}/virtualMachines/0` : view.resourceId,
+      resourceId: vmss ? `${view.resourceId}/virtualMachines/${instanceId}` : view.resourceId,
       subscriptionId: view.subscriptionId,
       vmId: view.vmId,
       vmScaleSetName: vmss ? view.name : "",

@@ -187,6 +187,15 @@ console.log(JSON.stringify(state));
       { baseUrl: vmImds.url },
     ).catch((e: unknown) => e);
     expect(vmRefused).toBeInstanceOf(ImdsError);
+
+    // /metadata/instance describes this node's own scale-set instance.
+    const instance = await fetch(`${imds.url}/metadata/instance/compute?api-version=2021-02-01`, {
+      headers: { Metadata: "true" },
+    });
+    const compute = (await instance.json()) as { name: string; resourceId: string; vmScaleSetName: string };
+    expect(compute.vmScaleSetName).toBe(node.computeName);
+    expect(compute.name).toBe(`${node.computeName}_${node.instanceId}`);
+    expect(compute.resourceId.endsWith(`/virtualMachines/${node.instanceId}`)).toBe(true);
   });
 
   test("waitFor resolves with the first truthy value of its check and rejects on timeout", async () => {

@@ -12,6 +12,8 @@ import type { RoleConfigs, RoleContext, RoleRunner } from "./contract.ts";
 // To add a role: `mic: () => import("./mic/index.ts"),` (the module exports `run: RoleRunner<...>`).
 const roleModules: Partial<Record<RoleName, () => Promise<unknown>>> = {
   mic: () => import("./mic/index.ts"),
+  nmi: () => import("./nmi/index.ts"),
+  managed: () => import("./managed/index.ts"),
 };
 
 function hasRunFunction(module: unknown): module is { run: (...args: never[]) => unknown } {

@@ -13,6 +13,8 @@ export interface PodInfo {
   phase: string;
   labels: Readonly<Record<string, string>>;
   ownerReferences: readonly { kind: string; name: string }[];
+  /** metadata.deletionTimestamp is set: the pod is shutting down and its IP may soon be reused. */
+  terminating?: boolean;
 }
 
 export type PodLookupResult =

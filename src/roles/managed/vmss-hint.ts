@@ -1,0 +1,28 @@
+// Managed mode hands out identities nobody assigns for it: when IMDS says the identity is not on this
+// node's VM / scale set, the pod's 403 says what to do about it.
+import type { AzureIdentity } from "../../kube/crds.ts";
+import { redactClientId } from "../nmi/imds-errors.ts";
+import { UpstreamTokenError } from "../nmi/ports.ts";
+import type { TokenContext, TokenProvider, TokenResult } from "../nmi/token-service.ts";
+
+/** Pure: the 403's description for an identity IMDS does not know on this node. */
+export function notAssignedHint(identity: AzureIdentity, imdsDescription: string): string {
+  const id = identity.spec.resourceID || "<identity resource ID>";
+  return `identity ${redactClientId(identity.spec.clientID)} is not assigned to this node's VM/VMSS (IMDS: ${imdsDescription}); in managed mode nothing assigns it for you: assign it with az vmss identity assign --resource-group <node resource group> --name <scale set> --identities ${id} (az vm identity assign for an availability-set VM)`;
+}
+
+export function withAssignHint(inner: TokenProvider): TokenProvider {
+  return {
+    async forIdentity(identity, resource, context: TokenContext): Promise<TokenResult> {
+      try {
+        return await inner.forIdentity(identity, resource, context);
+      } catch (error) {
+        if (error instanceof UpstreamTokenError && error.identityNotFound) {
+          throw new UpstreamTokenError(error.status, notAssignedHint(identity, error.description));
+        }
+        throw error;
+      }
+    },
+    forExceptedPod: (clientId, resource, context) => inner.forExceptedPod(clientId, resource, context),
+  };
+}

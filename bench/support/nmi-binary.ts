@@ -1,0 +1,109 @@
+// The compiled pod-identity binary as NMI for one bench node, against the bench world: token server on
+// 127.0.0.1, IMDS at --metadata-ip 127.0.0.1 --metadata-port <emulator or meter>. Times from spawn to
+// the first 200 "Active" on /healthz, and reads its resident memory from /proc.
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { freePort } from "../../emulators/world/free-port.ts";
+import type { World } from "../../emulators/world.ts";
+import { compiledBinary } from "../../test/support/compiled-binary.ts";
+import { BENCH_NODE } from "./nmi-world.ts";
+
+export interface NmiBinary {
+  port: number;
+  pid: number;
+  /** Milliseconds from spawn to /healthz 200 "Active", or NaN when it never got there. */
+  activeAfterMs: number;
+  logs(): string;
+  /** Resident set size from /proc/<pid>/status, in bytes. */
+  rssBytes(): number;
+  stop(): Promise<void>;
+}
+
+/** The build has no NMI role yet (the role registry refuses it). */
+export class NmiRoleMissingError extends Error {
+  readonly code = "NMI_ROLE_MISSING";
+}
+
+export { compiledBinary };
+
+/** Resident set size of a process, from /proc/<pid>/status (VmRSS, kB). */
+export function rssOf(pid: number): number {
+  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return match ? Number(match[1]) * 1024 : Number.NaN;
+}
+
+export async function startNmiBinary(
+  world: World,
+  binary: string,
+  options: { metadataPort: number; activeTimeoutMs?: number },
+): Promise<NmiBinary> {
+  const [port, probePort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+  // NMI refuses to start without the kubelet's flags file (kubenet check): an Azure CNI node's.
+  const kubeletConfig = join(world.dir, "kubelet");
+  writeFileSync(kubeletConfig, "KUBELET_FLAGS=--network-plugin=cni\n");
+  const started = performance.now();
+  const child = Bun.spawn(
+    [
+      binary,
+      "--role",
+      "nmi",
+      "--node",
+      BENCH_NODE,
+      "--nmi-port",
+      String(port),
+      "--metadata-ip",
+      "127.0.0.1",
+      "--metadata-port",
+      String(options.metadataPort),
+      "--http-probe-port",
+      String(probePort),
+      "--prometheus-port",
+      String(metricsPort),
+      "--kubelet-config",
+      kubeletConfig,
+    ],
+    {
+      env: { ...world.processEnv, NODE_NAME: BENCH_NODE, PATH: process.env.PATH ?? "" },
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "pipe",
+    },
+  );
+  let log = "";
+  void (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) log += decoder.decode(chunk);
+  })();
+  let activeAfterMs = Number.NaN;
+  const deadline = started + (options.activeTimeoutMs ?? 30_000);
+  while (performance.now() < deadline && child.exitCode === null) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${probePort}/healthz`);
+      if (response.status === 200 && (await response.text()) === "Active") {
+        activeAfterMs = performance.now() - started;
+        break;
+      }
+    } catch {
+      // not listening yet
+    }
+    await Bun.sleep(5);
+  }
+  if (child.exitCode !== null) {
+    await Bun.sleep(50);
+    if (log.includes("not part of this build")) throw new NmiRoleMissingError("this build has no --role nmi yet");
+    throw new Error(`nmi exited ${child.exitCode}: ${log.slice(-2000)}`);
+  }
+  return {
+    port,
+    pid: child.pid,
+    activeAfterMs,
+    logs: () => log,
+    rssBytes: () => rssOf(child.pid),
+    async stop() {
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await child.exited;
+      clearTimeout(timer);
+    },
+  };
+}

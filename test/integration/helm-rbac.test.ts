@@ -6,9 +6,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { freePort } from "../../emulators/world/free-port.ts";
 import { startWorld, type World } from "../../emulators/world.ts";
+import { requestFromPod } from "../../scripts/demo/pod-request.ts";
 import { API_VERSION } from "../../src/kube/crds.ts";
 import { compiledBinary } from "../support/compiled-binary.ts";
 import { NAMESPACE, type Rendered, renderChart } from "../support/helm-render.ts";
+import { armTargetOf, userArmClient } from "../support/mic-process.ts";
 import {
   coverage,
   describeRequest,
@@ -19,7 +21,14 @@ import {
   type RequestAttributes,
   requestAttributes,
 } from "../support/rbac.ts";
-import { type RoleProcess, renderedArgs, startRole, withoutFlags } from "../support/rbac-role-process.ts";
+import {
+  nodeSandbox,
+  type RoleProcess,
+  renderedArgs,
+  renderedEnv,
+  startRole,
+  withoutFlags,
+} from "../support/rbac-role-process.ts";
 
 describe("RBAC model", () => {
   test("requests map to verb, group, resource, namespace and name as the API server derives them", () => {
@@ -216,9 +225,48 @@ beforeAll(async () => {
   binary = await compiledBinary();
 }, 120_000);
 
+const SCALE_SET = "aks-nodepool1-31313131-vmss";
+const NODE = `${SCALE_SET}000000`;
+
+/** What the downward API would give the chart's pods. */
+const podFields = (podName: string) => ({
+  "metadata.name": podName,
+  "metadata.namespace": NAMESPACE,
+  "spec.nodeName": NODE,
+});
+
+/** MIC as the chart runs it (its rendered args and env), with the world's files and free ports. */
+async function startChartMic(world: World, instance: string): Promise<RoleProcess> {
+  const deployment = standard.find("Deployment");
+  const args = withoutFlags(renderedArgs(deployment), ["cloudconfig", "http-probe-port"]);
+  const mic = await startRole(
+    world,
+    binary,
+    [
+      ...args,
+      `--kubeconfig=${world.kubeconfigPath}`,
+      `--cloudconfig=${world.azureJsonPath}`,
+      `--prometheus-port=${await freePort()}`,
+      `--leader-election-instance=${instance}`,
+      "--leader-election-duration=3s",
+      "--unassign-grace-period=500ms",
+      "--identity-assignment-reconcile-interval=2s",
+      "--update-user-msi-retry-interval=100ms",
+    ],
+    renderedEnv(deployment, podFields(instance)),
+  );
+  await world.waitFor(async () => (await mic.health()) === "Active", 10_000, "MIC active");
+  return mic;
+}
+
+const recordsOf = (world: World, pod: string) => world.assignedIdentities().filter((r) => r.spec?.pod === pod);
+const statusOf = (world: World, pod: string) => recordsOf(world, pod)[0]?.status?.status;
+function bind(world: World, identity: string) {
+  world.createAzureIdentity(identity);
+  world.createAzureIdentityBinding(`${identity}-binding`, { azureIdentity: identity, selector: identity });
+}
+
 describe("MIC's rendered RBAC (standard mode)", () => {
-  const SCALE_SET = "aks-nodepool1-31313131-vmss";
-  const NODE = `${SCALE_SET}000000`;
   const VM = "aks-agentpool-42424242-0";
   let world: World;
   let mic: RoleProcess | undefined;
@@ -238,42 +286,18 @@ describe("MIC's rendered RBAC (standard mode)", () => {
   });
 
   // MIC only writes these events in the background, after the state they describe.
+  const events = () => world.kube.list("v1", "Event", "default");
   const eventSeen = (reason: string, binding: string, type: string) =>
-    world.kube
-      .list("v1", "Event", "default")
-      .some((e) => e.reason === reason && e.involvedObject?.name === binding && e.type === type);
-  const recordsOf = (pod: string) => world.assignedIdentities().filter((r) => r.spec?.pod === pod);
-  const statusOf = (pod: string) => recordsOf(pod)[0]?.status?.status;
-  const bind = (identity: string) => {
-    world.createAzureIdentity(identity);
-    world.createAzureIdentityBinding(`${identity}-binding`, { azureIdentity: identity, selector: identity });
-  };
+    events().some((e) => e.reason === reason && e.involvedObject?.name === binding && e.type === type);
 
   test("every call of a leader's lifetime is allowed, and every rule is used or justified", async () => {
     const from = world.kube.requests().length;
-    const args = withoutFlags(renderedArgs(standard.find("Deployment")), ["cloudconfig", "http-probe-port"]);
-    mic = await startRole(
-      world,
-      binary,
-      [
-        ...args,
-        `--kubeconfig=${world.kubeconfigPath}`,
-        `--cloudconfig=${world.azureJsonPath}`,
-        `--prometheus-port=${await freePort()}`,
-        "--leader-election-instance=rbac-mic",
-        "--leader-election-duration=3s",
-        "--unassign-grace-period=500ms",
-        "--identity-assignment-reconcile-interval=2s",
-        "--update-user-msi-retry-interval=100ms",
-      ],
-      { MIC_POD_NAMESPACE: NAMESPACE },
-    );
-    await world.waitFor(async () => (await mic?.health()) === "Active", 10_000, "MIC active");
+    mic = await startChartMic(world, "rbac-mic");
 
     // Assign, then edit the identity in place (the record is rewritten), then delete the pod.
-    bind("app");
+    bind(world, "app");
     world.createPod("app-pod", { node: NODE, ip: "10.244.0.10", binding: "app" });
-    await world.waitFor(() => statusOf("app-pod") === "Assigned", 10_000, "app-pod Assigned");
+    await world.waitFor(() => statusOf(world, "app-pod") === "Assigned", 10_000, "app-pod Assigned");
     await world.waitFor(() => eventSeen("binding applied", "app-binding", "Normal"), 5_000, "applied event");
     const identity = world.kube.get(API_VERSION, "AzureIdentity", "default", "app");
     const next = world.identity("app-next");
@@ -283,7 +307,7 @@ describe("MIC's rendered RBAC (standard mode)", () => {
     });
     await world.waitFor(
       () =>
-        recordsOf("app-pod").some(
+        recordsOf(world, "app-pod").some(
           (r) => r.status?.status === "Assigned" && JSON.stringify(r.spec).includes(next.clientId),
         ),
       10_000,
@@ -291,28 +315,25 @@ describe("MIC's rendered RBAC (standard mode)", () => {
     );
     // The second "binding applied" of the same series is a PATCH of the first event's count.
     await world.waitFor(
-      () =>
-        world.kube
-          .list("v1", "Event", "default")
-          .some((e) => e.involvedObject?.name === "app-binding" && e.count === 2),
+      () => events().some((e) => e.involvedObject?.name === "app-binding" && e.count === 2),
       5_000,
       "repeated event aggregated",
     );
     world.kube.remove("v1", "Pod", "default", "app-pod");
-    await world.waitFor(() => recordsOf("app-pod").length === 0, 10_000, "app-pod record removed");
+    await world.waitFor(() => recordsOf(world, "app-pod").length === 0, 10_000, "app-pod record removed");
 
     // An identity ARM refuses: a Warning event.
     world.arm.denyIdentity(world.identity("denied").resourceId, "LinkedAuthorizationFailed");
-    bind("denied");
+    bind(world, "denied");
     world.createPod("denied-pod", { node: NODE, ip: "10.244.0.11", binding: "denied" });
     await world.waitFor(() => eventSeen("binding apply error", "denied-binding", "Warning"), 10_000, "Warning event");
 
     // A deleted node: its records go.
-    bind("vm-app");
+    bind(world, "vm-app");
     world.createPod("vm-pod", { node: VM, ip: "10.244.0.12", binding: "vm-app" });
-    await world.waitFor(() => statusOf("vm-pod") === "Assigned", 10_000, "vm-pod Assigned");
+    await world.waitFor(() => statusOf(world, "vm-pod") === "Assigned", 10_000, "vm-pod Assigned");
     world.kube.remove("v1", "Node", undefined, VM);
-    await world.waitFor(() => recordsOf("vm-pod").length === 0, 10_000, "vm-pod record removed");
+    await world.waitFor(() => recordsOf(world, "vm-pod").length === 0, 10_000, "vm-pod record removed");
 
     // A clean stop releases the lease.
     expect(await mic.stop()).toBe(0);
@@ -324,6 +345,173 @@ describe("MIC's rendered RBAC (standard mode)", () => {
         "no code reads CRDs; kept only because helm-chart.test.ts asserts it — drop both together",
       "list apiextensions.k8s.io/customresourcedefinitions":
         "no code reads CRDs; kept only because helm-chart.test.ts asserts it — drop both together",
+    });
+  }, 60_000);
+});
+
+const TOKEN_PATH = `/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${encodeURIComponent("https://management.azure.com/")}`;
+
+/** NMI (or managed NMI) as the chart runs it, in the node sandbox, against the node's IMDS emulator. */
+async function startChartNmi(world: World, rendered: Rendered, sandbox: ReturnType<typeof nodeSandbox>) {
+  const daemonSet = rendered.find("DaemonSet");
+  const imds = new URL((await world.startImdsFor(NODE)).url);
+  const nmiPort = await freePort();
+  const args = withoutFlags(renderedArgs(daemonSet, { NODE_NAME: NODE }), ["http-probe-port", "kubelet-config"]);
+  const nmi = await startRole(
+    world,
+    binary,
+    [
+      ...args,
+      `--kubelet-config=${sandbox.kubeletConfigPath}`,
+      `--metadata-ip=${imds.hostname}`,
+      `--metadata-port=${imds.port}`,
+      "--nmi-listen-address=127.0.0.1",
+      `--nmi-port=${nmiPort}`,
+      `--prometheus-port=${await freePort()}`,
+      `--MICNamespace=${NAMESPACE}`,
+    ],
+    { ...renderedEnv(daemonSet, podFields("pid-pod-identity-nmi-abcde")), ...sandbox.env },
+    sandbox.wrap,
+  );
+  await world.waitFor(async () => (await nmi.health()) === "Active", 10_000, "NMI active");
+  return { nmi, target: { host: "127.0.0.1", port: nmiPort } };
+}
+
+const SECRET_GET = "SecretReader's direct read when the secrets informer's first list takes over 3 s (a large cluster)";
+
+/** A service principal identity (type 1) whose secret lives in the pod's namespace, bound to `selector`. */
+function bindServicePrincipal(world: World, name: string, namespace = "default") {
+  const clientId = crypto.randomUUID();
+  const secret = `sp-${crypto.randomUUID()}`;
+  world.aad.addApp(world.tenantId, clientId, { secret });
+  world.kube.create({
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: `${name}-secret`, namespace },
+    data: { clientSecret: Buffer.from(secret).toString("base64") },
+  });
+  world.kube.create({
+    apiVersion: API_VERSION,
+    kind: "AzureIdentity",
+    metadata: { name, namespace },
+    spec: {
+      type: 1,
+      tenantID: world.tenantId,
+      clientID: clientId,
+      clientPassword: { name: `${name}-secret`, namespace },
+      adEndpoint: `${world.aad.authorityHost}/`,
+    },
+  });
+  world.createAzureIdentityBinding(`${name}-binding`, { azureIdentity: name, selector: name, namespace });
+  return clientId;
+}
+
+function claimsOf(body: string): Record<string, unknown> {
+  const token = String((JSON.parse(body) as { access_token?: unknown }).access_token ?? "");
+  return JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as Record<string, unknown>;
+}
+
+describe("NMI's rendered RBAC", () => {
+  let world: World;
+  let sandbox: ReturnType<typeof nodeSandbox>;
+  let nmi: RoleProcess | undefined;
+  let mic: RoleProcess | undefined;
+
+  beforeAll(async () => {
+    world = await startWorld({ scaleSets: [{ name: SCALE_SET, nodes: 1 }], identities: ["msi"] });
+    world.kube.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: NAMESPACE } });
+    sandbox = nodeSandbox(world.dir);
+    if (sandbox.skipReason) console.warn(`skipping NMI RBAC coverage: ${sandbox.skipReason}`);
+  }, 30_000);
+
+  afterAll(async () => {
+    await nmi?.stop();
+    await mic?.stop();
+    await world?.stop();
+  });
+
+  test("standard mode: every call for a user-assigned and a service-principal token is allowed, every rule used or justified", async () => {
+    if (sandbox.skipReason) return;
+    // MIC assigns first (its calls are checked above); NMI's calls are those after it stopped.
+    mic = await startChartMic(world, "rbac-mic-for-nmi");
+    bind(world, "msi");
+    world.createPod("msi-pod", { node: NODE, ip: "127.0.0.21", binding: "msi" });
+    const spClientId = bindServicePrincipal(world, "sp");
+    world.createPod("sp-pod", { node: NODE, ip: "127.0.0.22", binding: "sp" });
+    await world.waitFor(
+      () => statusOf(world, "msi-pod") === "Assigned" && statusOf(world, "sp-pod") === "Assigned",
+      10_000,
+      "both Assigned",
+    );
+    await mic.stop();
+    mic = undefined;
+
+    const from = world.kube.requests().length;
+    const started = await startChartNmi(world, standard, sandbox);
+    nmi = started.nmi;
+    const msi = await requestFromPod("127.0.0.21", started.target, TOKEN_PATH);
+    expect(msi.status).toBe(200);
+    expect(claimsOf(msi.body).appid).toBe(world.identity("msi").clientId);
+    const sp = await requestFromPod("127.0.0.22", started.target, TOKEN_PATH);
+    expect(sp.status).toBe(200);
+    expect(claimsOf(sp.body).appid).toBe(spClientId);
+    expect(await nmi.stop()).toBe(0);
+    nmi = undefined;
+
+    const grants = grantsFor(standard.objects, accountOf(standard, "DaemonSet"));
+    expectExactCoverage(grants, requestsSince(world, from), {
+      "get core/secrets": SECRET_GET,
+      "get aadpodidentity.k8s.io/azureassignedidentities":
+        "no code gets a single record; kept only because helm-chart.test.ts asserts it — drop both together",
+    });
+  }, 60_000);
+});
+
+describe("managed-mode NMI's rendered RBAC", () => {
+  let world: World;
+  let sandbox: ReturnType<typeof nodeSandbox>;
+  let nmi: RoleProcess | undefined;
+
+  beforeAll(async () => {
+    world = await startWorld({ scaleSets: [{ name: SCALE_SET, nodes: 1 }], identities: ["msi"] });
+    world.kube.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: NAMESPACE } });
+    sandbox = nodeSandbox(world.dir);
+  }, 30_000);
+
+  afterAll(async () => {
+    await nmi?.stop();
+    await world?.stop();
+  });
+
+  test("every call for a user-assigned and a service-principal token is allowed, every rule used or justified", async () => {
+    if (sandbox.skipReason) return;
+    // Managed mode: the identity is put on the scale set outside the cluster.
+    const arm = await userArmClient(world);
+    await arm.updateIdentities(armTargetOf(world, NODE), { add: [world.identity("msi").resourceId], remove: [] });
+    bind(world, "msi");
+    world.createPod("msi-pod", { node: NODE, ip: "127.0.0.31", binding: "msi" });
+    const spClientId = bindServicePrincipal(world, "sp");
+    world.createPod("sp-pod", { node: NODE, ip: "127.0.0.32", binding: "sp" });
+
+    const from = world.kube.requests().length;
+    const started = await startChartNmi(world, managed, sandbox);
+    nmi = started.nmi;
+    const msi = await requestFromPod("127.0.0.31", started.target, TOKEN_PATH);
+    expect(msi.status).toBe(200);
+    expect(claimsOf(msi.body).appid).toBe(world.identity("msi").clientId);
+    const sp = await requestFromPod("127.0.0.32", started.target, TOKEN_PATH);
+    expect(sp.status).toBe(200);
+    expect(claimsOf(sp.body).appid).toBe(spClientId);
+    expect(await nmi.stop()).toBe(0);
+    nmi = undefined;
+
+    const grants = grantsFor(managed.objects, accountOf(managed, "DaemonSet"));
+    const getKeptForChartTest =
+      "no code gets a single object; kept only because helm-chart.test.ts asserts it — drop both together";
+    expectExactCoverage(grants, requestsSince(world, from), {
+      "get core/secrets": SECRET_GET,
+      "get aadpodidentity.k8s.io/azureidentities": getKeptForChartTest,
+      "get aadpodidentity.k8s.io/azureidentitybindings": getKeptForChartTest,
     });
   }, 60_000);
 });

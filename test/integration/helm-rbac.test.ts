@@ -458,8 +458,17 @@ describe("NMI's rendered RBAC", () => {
     expect(await nmi.stop()).toBe(0);
     nmi = undefined;
 
+    const requests = requestsSince(world, from);
+    // The same calls against a chart rendered without secrets access: the SP's secret reads are refused.
+    const noSecrets = renderChart({ set: ["rbac.allowAccessToSecrets=false"] });
+    const refused = coverage(grantsFor(noSecrets.objects, accountOf(noSecrets, "DaemonSet")), requests).forbidden;
+    expect([...new Set(refused.map(describeRequest))].sort()).toEqual([
+      "list core/secrets -/*",
+      "watch core/secrets -/*",
+    ]);
+
     const grants = grantsFor(standard.objects, accountOf(standard, "DaemonSet"));
-    expectExactCoverage(grants, requestsSince(world, from), {
+    expectExactCoverage(grants, requests, {
       "get core/secrets": SECRET_GET,
       "get aadpodidentity.k8s.io/azureassignedidentities":
         "no code gets a single record; kept only because helm-chart.test.ts asserts it — drop both together",

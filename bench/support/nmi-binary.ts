@@ -72,7 +72,8 @@ export async function startNmiBinary(
   let log = "";
   void (async () => {
     const decoder = new TextDecoder();
-    for await (const chunk of child.stderr) log += decoder.decode(chunk);
+    // Drained like a container runtime would; only the tail is kept (one line per token request).
+    for await (const chunk of child.stderr) log = (log + decoder.decode(chunk)).slice(-8192);
   })();
   let activeAfterMs = Number.NaN;
   const deadline = started + (options.activeTimeoutMs ?? 30_000);

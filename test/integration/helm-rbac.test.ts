@@ -26,6 +26,7 @@ import {
   type RoleProcess,
   renderedArgs,
   renderedEnv,
+  sandboxSkipReason,
   startRole,
   withoutFlags,
 } from "../support/rbac-role-process.ts";
@@ -411,6 +412,9 @@ function claimsOf(body: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as Record<string, unknown>;
 }
 
+const skipNmi = sandboxSkipReason();
+if (skipNmi) console.warn(`skipping NMI RBAC coverage: ${skipNmi}`);
+
 describe("NMI's rendered RBAC", () => {
   let world: World;
   let sandbox: ReturnType<typeof nodeSandbox>;
@@ -421,7 +425,6 @@ describe("NMI's rendered RBAC", () => {
     world = await startWorld({ scaleSets: [{ name: SCALE_SET, nodes: 1 }], identities: ["msi"] });
     world.kube.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: NAMESPACE } });
     sandbox = nodeSandbox(world.dir);
-    if (sandbox.skipReason) console.warn(`skipping NMI RBAC coverage: ${sandbox.skipReason}`);
   }, 30_000);
 
   afterAll(async () => {
@@ -430,50 +433,53 @@ describe("NMI's rendered RBAC", () => {
     await world?.stop();
   });
 
-  test("standard mode: every call for a user-assigned and a service-principal token is allowed, every rule used or justified", async () => {
-    if (sandbox.skipReason) return;
-    // MIC assigns first (its calls are checked above); NMI's calls are those after it stopped.
-    mic = await startChartMic(world, "rbac-mic-for-nmi");
-    bind(world, "msi");
-    world.createPod("msi-pod", { node: NODE, ip: "127.0.0.21", binding: "msi" });
-    const spClientId = bindServicePrincipal(world, "sp");
-    world.createPod("sp-pod", { node: NODE, ip: "127.0.0.22", binding: "sp" });
-    await world.waitFor(
-      () => statusOf(world, "msi-pod") === "Assigned" && statusOf(world, "sp-pod") === "Assigned",
-      10_000,
-      "both Assigned",
-    );
-    await mic.stop();
-    mic = undefined;
+  test.skipIf(skipNmi !== undefined)(
+    "standard mode: every call for a user-assigned and a service-principal token is allowed, every rule used or justified",
+    async () => {
+      // MIC assigns first (its calls are checked above); NMI's calls are those after it stopped.
+      mic = await startChartMic(world, "rbac-mic-for-nmi");
+      bind(world, "msi");
+      world.createPod("msi-pod", { node: NODE, ip: "127.0.0.21", binding: "msi" });
+      const spClientId = bindServicePrincipal(world, "sp");
+      world.createPod("sp-pod", { node: NODE, ip: "127.0.0.22", binding: "sp" });
+      await world.waitFor(
+        () => statusOf(world, "msi-pod") === "Assigned" && statusOf(world, "sp-pod") === "Assigned",
+        10_000,
+        "both Assigned",
+      );
+      await mic.stop();
+      mic = undefined;
 
-    const from = world.kube.requests().length;
-    const started = await startChartNmi(world, standard, sandbox);
-    nmi = started.nmi;
-    const msi = await requestFromPod("127.0.0.21", started.target, TOKEN_PATH);
-    expect(msi.status).toBe(200);
-    expect(claimsOf(msi.body).appid).toBe(world.identity("msi").clientId);
-    const sp = await requestFromPod("127.0.0.22", started.target, TOKEN_PATH);
-    expect(sp.status).toBe(200);
-    expect(claimsOf(sp.body).appid).toBe(spClientId);
-    expect(await nmi.stop()).toBe(0);
-    nmi = undefined;
+      const from = world.kube.requests().length;
+      const started = await startChartNmi(world, standard, sandbox);
+      nmi = started.nmi;
+      const msi = await requestFromPod("127.0.0.21", started.target, TOKEN_PATH);
+      expect(msi.status).toBe(200);
+      expect(claimsOf(msi.body).appid).toBe(world.identity("msi").clientId);
+      const sp = await requestFromPod("127.0.0.22", started.target, TOKEN_PATH);
+      expect(sp.status).toBe(200);
+      expect(claimsOf(sp.body).appid).toBe(spClientId);
+      expect(await nmi.stop()).toBe(0);
+      nmi = undefined;
 
-    const requests = requestsSince(world, from);
-    // The same calls against a chart rendered without secrets access: the SP's secret reads are refused.
-    const noSecrets = renderChart({ set: ["rbac.allowAccessToSecrets=false"] });
-    const refused = coverage(grantsFor(noSecrets.objects, accountOf(noSecrets, "DaemonSet")), requests).forbidden;
-    expect([...new Set(refused.map(describeRequest))].sort()).toEqual([
-      "list core/secrets -/*",
-      "watch core/secrets -/*",
-    ]);
+      const requests = requestsSince(world, from);
+      // The same calls against a chart rendered without secrets access: the SP's secret reads are refused.
+      const noSecrets = renderChart({ set: ["rbac.allowAccessToSecrets=false"] });
+      const refused = coverage(grantsFor(noSecrets.objects, accountOf(noSecrets, "DaemonSet")), requests).forbidden;
+      expect([...new Set(refused.map(describeRequest))].sort()).toEqual([
+        "list core/secrets -/*",
+        "watch core/secrets -/*",
+      ]);
 
-    const grants = grantsFor(standard.objects, accountOf(standard, "DaemonSet"));
-    expectExactCoverage(grants, requests, {
-      "get core/secrets": SECRET_GET,
-      "get aadpodidentity.k8s.io/azureassignedidentities":
-        "no code gets a single record; kept only because helm-chart.test.ts asserts it — drop both together",
-    });
-  }, 60_000);
+      const grants = grantsFor(standard.objects, accountOf(standard, "DaemonSet"));
+      expectExactCoverage(grants, requests, {
+        "get core/secrets": SECRET_GET,
+        "get aadpodidentity.k8s.io/azureassignedidentities":
+          "no code gets a single record; kept only because helm-chart.test.ts asserts it — drop both together",
+      });
+    },
+    60_000,
+  );
 });
 
 describe("managed-mode NMI's rendered RBAC", () => {
@@ -492,35 +498,38 @@ describe("managed-mode NMI's rendered RBAC", () => {
     await world?.stop();
   });
 
-  test("every call for a user-assigned and a service-principal token is allowed, every rule used or justified", async () => {
-    if (sandbox.skipReason) return;
-    // Managed mode: the identity is put on the scale set outside the cluster.
-    const arm = await userArmClient(world);
-    await arm.updateIdentities(armTargetOf(world, NODE), { add: [world.identity("msi").resourceId], remove: [] });
-    bind(world, "msi");
-    world.createPod("msi-pod", { node: NODE, ip: "127.0.0.31", binding: "msi" });
-    const spClientId = bindServicePrincipal(world, "sp");
-    world.createPod("sp-pod", { node: NODE, ip: "127.0.0.32", binding: "sp" });
+  test.skipIf(skipNmi !== undefined)(
+    "every call for a user-assigned and a service-principal token is allowed, every rule used or justified",
+    async () => {
+      // Managed mode: the identity is put on the scale set outside the cluster.
+      const arm = await userArmClient(world);
+      await arm.updateIdentities(armTargetOf(world, NODE), { add: [world.identity("msi").resourceId], remove: [] });
+      bind(world, "msi");
+      world.createPod("msi-pod", { node: NODE, ip: "127.0.0.31", binding: "msi" });
+      const spClientId = bindServicePrincipal(world, "sp");
+      world.createPod("sp-pod", { node: NODE, ip: "127.0.0.32", binding: "sp" });
 
-    const from = world.kube.requests().length;
-    const started = await startChartNmi(world, managed, sandbox);
-    nmi = started.nmi;
-    const msi = await requestFromPod("127.0.0.31", started.target, TOKEN_PATH);
-    expect(msi.status).toBe(200);
-    expect(claimsOf(msi.body).appid).toBe(world.identity("msi").clientId);
-    const sp = await requestFromPod("127.0.0.32", started.target, TOKEN_PATH);
-    expect(sp.status).toBe(200);
-    expect(claimsOf(sp.body).appid).toBe(spClientId);
-    expect(await nmi.stop()).toBe(0);
-    nmi = undefined;
+      const from = world.kube.requests().length;
+      const started = await startChartNmi(world, managed, sandbox);
+      nmi = started.nmi;
+      const msi = await requestFromPod("127.0.0.31", started.target, TOKEN_PATH);
+      expect(msi.status).toBe(200);
+      expect(claimsOf(msi.body).appid).toBe(world.identity("msi").clientId);
+      const sp = await requestFromPod("127.0.0.32", started.target, TOKEN_PATH);
+      expect(sp.status).toBe(200);
+      expect(claimsOf(sp.body).appid).toBe(spClientId);
+      expect(await nmi.stop()).toBe(0);
+      nmi = undefined;
 
-    const grants = grantsFor(managed.objects, accountOf(managed, "DaemonSet"));
-    const getKeptForChartTest =
-      "no code gets a single object; kept only because helm-chart.test.ts asserts it — drop both together";
-    expectExactCoverage(grants, requestsSince(world, from), {
-      "get core/secrets": SECRET_GET,
-      "get aadpodidentity.k8s.io/azureidentities": getKeptForChartTest,
-      "get aadpodidentity.k8s.io/azureidentitybindings": getKeptForChartTest,
-    });
-  }, 60_000);
+      const grants = grantsFor(managed.objects, accountOf(managed, "DaemonSet"));
+      const getKeptForChartTest =
+        "no code gets a single object; kept only because helm-chart.test.ts asserts it — drop both together";
+      expectExactCoverage(grants, requestsSince(world, from), {
+        "get core/secrets": SECRET_GET,
+        "get aadpodidentity.k8s.io/azureidentities": getKeptForChartTest,
+        "get aadpodidentity.k8s.io/azureidentitybindings": getKeptForChartTest,
+      });
+    },
+    60_000,
+  );
 });

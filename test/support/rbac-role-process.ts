@@ -56,6 +56,13 @@ export interface NodeSandbox {
   kubeletConfigPath: string;
 }
 
+/** Why a node sandbox cannot run here, or undefined when it can. */
+export function sandboxSkipReason(): string | undefined {
+  if (process.getuid?.() !== 0) return "needs root (a private mount namespace for route_localnet)";
+  if (!Bun.which("unshare") || !Bun.which("mount")) return "needs unshare and mount";
+  return undefined;
+}
+
 const ROUTE_LOCALNET = "/proc/sys/net/ipv4/conf/all/route_localnet";
 
 export function nodeSandbox(dir: string): NodeSandbox {
@@ -67,11 +74,8 @@ export function nodeSandbox(dir: string): NodeSandbox {
   writeFileSync(routeLocalnet, "1\n");
   const kubeletConfigPath = join(dir, "kubelet");
   writeFileSync(kubeletConfigPath, "KUBELET_FLAGS=--network-plugin=cni\n");
-  let skipReason: string | undefined;
-  if (process.getuid?.() !== 0) skipReason = "needs root (a private mount namespace for route_localnet)";
-  else if (!Bun.which("unshare") || !Bun.which("mount")) skipReason = "needs unshare and mount";
   return {
-    skipReason,
+    skipReason: sandboxSkipReason(),
     wrap: (argv) => [
       "unshare",
       "--mount",

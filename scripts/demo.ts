@@ -1,3 +1,5 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 // `npm run demo`: pod-identity end to end on this machine. Starts the emulated world (Kubernetes API
 // server, ARM, AAD, IMDS), two MIC replicas and one NMI from the compiled binary, creates an
 // AzureIdentity, a binding and two pods, and shows the assignment going through (Created → ARM →
@@ -111,6 +113,9 @@ async function startNmi(world: World, children: Children, imdsUrl: string) {
   const imds = new URL(imdsUrl);
   const nmiPort = await freePort();
   const probePort = await freePort();
+  // NMI refuses to start without the kubelet's flags file (the kubenet check): give it an Azure CNI node's.
+  const kubeletConfig = join(world.dir, "kubelet");
+  writeFileSync(kubeletConfig, "KUBELET_FLAGS=--network-plugin=cni\n");
   children.start(
     "nmi",
     [
@@ -133,6 +138,8 @@ async function startNmi(world: World, children: Children, imdsUrl: string) {
       String(await freePort()),
       "--MICNamespace",
       MIC_NAMESPACE,
+      "--kubelet-config",
+      kubeletConfig,
       // A pod nothing is bound to is refused after 1 s instead of the default 16 × 5 s.
       "--retry-attempts-for-created",
       "1",

@@ -36,7 +36,14 @@ beforeAll(async () => {
   nmi = await startNmi(world, binary, {
     node,
     imdsUrl: imds.url,
-    extraArgs: ["--retry-attempts-for-created", "2", "--retry-attempts-for-assigned", "8", "--find-identity-retry-interval", "1"],
+    extraArgs: [
+      "--retry-attempts-for-created",
+      "2",
+      "--retry-attempts-for-assigned",
+      "8",
+      "--find-identity-retry-interval",
+      "1",
+    ],
   });
   await nmi.waitForLog("NMI serving");
   healthBeforeStart = await fetch(`http://127.0.0.1:${nmi.probePort}/healthz`).then(async (r) => ({

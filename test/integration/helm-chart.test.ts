@@ -1,9 +1,11 @@
 // The chart rendered by the real helm: lint, standard and managed mode, an aad-pod-identity 4.1.18
-// values file, and the shape every object needs to be accepted by an API server.
+// values file; every object valid for its kind (Kubernetes' schemas for built-ins, the chart's CRDs for
+// custom resources); workload shapes, RBAC rule by rule, the rolling update and uninstall paths, NOTES.
 import { describe, expect, test } from "bun:test";
 import { resolve } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import {
+  builtinSchemaProblems,
   type Container,
   chartDir,
   fixturesDir,
@@ -11,13 +13,35 @@ import {
   NAMESPACE,
   type Rendered,
   renderChart,
+  renderNotes,
   runHelm,
 } from "../support/helm-render.ts";
+import { type SchemaNode, validateAgainst } from "../support/structural-schema.ts";
 
 const compatValues = resolve(fixturesDir, "values.yaml");
 const standard = renderChart();
 const managed = renderChart({ set: ["operationMode=managed"] });
 const compat = renderChart({ values: [compatValues] });
+const RELEASE_PREFIX = "pid-pod-identity";
+
+/** openAPIV3Schema of each custom kind, from the chart's own CRDs. */
+const crdSchemas = new Map(
+  renderChart({ includeCrds: true })
+    .all("CustomResourceDefinition")
+    .map((crd) => {
+      const spec = crd.spec as { names: { kind: string }; versions: { schema: { openAPIV3Schema: SchemaNode } }[] };
+      return [spec.names.kind, spec.versions[0]?.schema.openAPIV3Schema] as const;
+    }),
+);
+
+/** Problems of a rendered object against the schema of its kind; unknown kinds are a problem too. */
+function kindProblems(object: K8sObject): string[] {
+  const builtin = builtinSchemaProblems(object);
+  if (builtin) return builtin;
+  const schema = object.apiVersion === "aadpodidentity.k8s.io/v1" ? crdSchemas.get(object.kind) : undefined;
+  if (schema) return validateAgainst(schema, object);
+  return [`no schema known for ${object.apiVersion} ${object.kind}`];
+}
 
 const CLUSTER_SCOPED = new Set(["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"]);
 
@@ -90,6 +114,13 @@ describe.each([
       expect(object.metadata?.name).toMatch(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/);
       if (!CLUSTER_SCOPED.has(object.kind)) expect(object.metadata.namespace).toBeTruthy();
     }
+  });
+
+  test("is valid for its kind: Kubernetes' schema for built-ins, the chart's CRD schema for custom resources", () => {
+    const problems = rendered.objects
+      .map((object) => ({ object: `${object.kind}/${object.metadata.name}`, problems: kindProblems(object) }))
+      .filter((entry) => entry.problems.length > 0);
+    expect(problems).toEqual([]);
   });
 
   test("workload selectors match their pod template labels, and containers have an image and arguments", () => {
@@ -166,13 +197,18 @@ describe("standard mode", () => {
     expect(pod?.priorityClassName).toBe("system-node-critical");
     expect(pod?.tolerations).toEqual([{ operator: "Exists" }]);
     expect(container.securityContext?.capabilities?.drop).toEqual(["ALL"]);
-    expect([...(container.securityContext?.capabilities?.add ?? [])].sort()).toEqual([
-      "DAC_READ_SEARCH",
-      "NET_ADMIN",
-      "NET_RAW",
-    ]);
+    expect([...(container.securityContext?.capabilities?.add ?? [])].sort()).toEqual(["NET_ADMIN", "NET_RAW"]);
     expect(container.securityContext?.privileged).toBe(false);
-    expect(pod?.volumes?.map((v) => v.hostPath?.path)).toEqual(["/run/xtables.lock", "/etc/default/kubelet"]);
+    expect(container.securityContext?.allowPrivilegeEscalation).toBe(false);
+    expect(pod?.volumes?.map((v) => [v.hostPath?.path, v.hostPath?.type])).toEqual([
+      ["/run/xtables.lock", "FileOrCreate"],
+      ["/etc/default/kubelet", "FileOrCreate"],
+    ]);
+    // iptables in the container and on the host (kube-proxy, CNI) serialise on the same lock file.
+    expect(container.volumeMounts?.find((m) => m.name === "iptableslock")).toMatchObject({
+      mountPath: "/run/xtables.lock",
+    });
+    expect(container.volumeMounts?.find((m) => m.name === "iptableslock")?.readOnly).toBeUndefined();
     expect(container.args).toEqual(
       expect.arrayContaining([
         "--role=nmi",
@@ -184,27 +220,72 @@ describe("standard mode", () => {
         "--kubelet-config=/etc/default/kubelet",
       ]),
     );
-    expect(container.env?.find((e) => e.name === "NODE_NAME")?.valueFrom?.fieldRef?.fieldPath).toBe("spec.nodeName");
-    expect(container.livenessProbe?.httpGet).toEqual({ path: "/healthz", port: 8085 });
-    expect(daemonSet.spec?.updateStrategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } });
+    const fieldRef = (name: string) => container.env?.find((e) => e.name === name)?.valueFrom?.fieldRef?.fieldPath;
+    expect(fieldRef("NODE_NAME")).toBe("spec.nodeName");
+    // The uninstall check on SIGTERM reads NMI's own pod, named by the downward API.
+    expect(fieldRef("POD_NAME")).toBe("metadata.name");
+    expect(fieldRef("POD_NAMESPACE")).toBe("metadata.namespace");
+    for (const probe of [container.livenessProbe, container.readinessProbe, container.startupProbe]) {
+      expect(probe?.httpGet).toEqual({ path: "/healthz", port: 8085 });
+    }
+    expect(container.ports?.find((p) => p.name === "probe")?.containerPort).toBe(8085);
   });
 
-  test("RBAC: a Lease in the release namespace instead of Endpoints, no CRD writes, NMI reads secrets", () => {
-    const micRole = standard.find("ClusterRole", `${RELEASE_PREFIX}-mic`);
-    const nmiRole = standard.find("ClusterRole", `${RELEASE_PREFIX}-nmi`);
-    expect(rulesFor(micRole, "endpoints")).toEqual([]);
-    expect(rulesFor(micRole, "customresourcedefinitions")).toEqual(["get", "list"]);
-    expect(rulesFor(micRole, "azureassignedidentities")).toEqual(
-      expect.arrayContaining(["create", "update", "delete", "list", "watch"]),
-    );
-    expect(rulesFor(micRole, "events")).toEqual(expect.arrayContaining(["create", "patch"]));
-    const leaseRole = standard.all("Role").find((role) => role.rules?.some((r) => r.resources.includes("leases")));
+  // The exact rules: helm-rbac.test.ts shows each one is used by the binary and nothing more is called.
+  test("RBAC: MIC reads what it watches, writes only assigned identities and events, leads through one Lease", () => {
+    expect(standard.find("ClusterRole", `${RELEASE_PREFIX}-mic`)?.rules).toEqual([
+      { apiGroups: [""], resources: ["pods", "nodes"], verbs: ["list", "watch"] },
+      { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
+      {
+        apiGroups: ["aadpodidentity.k8s.io"],
+        resources: ["azureidentities", "azureidentitybindings"],
+        verbs: ["list", "watch"],
+      },
+      {
+        apiGroups: ["aadpodidentity.k8s.io"],
+        resources: ["azureassignedidentities"],
+        verbs: ["list", "watch", "create", "update", "patch", "delete"],
+      },
+    ]);
+    const leaseRole = standard.find("Role", `${RELEASE_PREFIX}-mic-leader-election`);
     expect(leaseRole?.metadata.namespace).toBe(NAMESPACE);
-    expect(rulesFor(leaseRole, "leases")).toEqual(expect.arrayContaining(["create", "get", "update"]));
-    expect(leaseRole?.rules?.find((r) => r.verbs.includes("update"))?.resourceNames).toEqual(["aad-pod-identity-mic"]);
-    expect(rulesFor(nmiRole, "azureassignedidentities")).toEqual(["get", "list", "watch"]);
-    expect(rulesFor(nmiRole, "secrets")).toEqual(["get", "list", "watch"]);
-    expect(rulesFor(nmiRole, "customresourcedefinitions")).toEqual([]);
+    expect(leaseRole?.rules).toEqual([
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
+      {
+        apiGroups: ["coordination.k8s.io"],
+        resources: ["leases"],
+        resourceNames: ["aad-pod-identity-mic"],
+        verbs: ["get", "update"],
+      },
+    ]);
+    // No Endpoints, ConfigMaps or CRD access anywhere.
+    for (const role of [...standard.all("ClusterRole"), ...standard.all("Role")]) {
+      for (const resource of ["endpoints", "configmaps", "customresourcedefinitions"])
+        expect(rulesFor(role, resource)).toEqual([]);
+    }
+  });
+
+  test("RBAC: NMI lists and watches, reads secrets cluster-wide, and reads only its own DaemonSet", () => {
+    expect(standard.find("ClusterRole", `${RELEASE_PREFIX}-nmi`)?.rules).toEqual([
+      { apiGroups: [""], resources: ["pods"], verbs: ["list", "watch"] },
+      { apiGroups: ["aadpodidentity.k8s.io"], resources: ["azurepodidentityexceptions"], verbs: ["list", "watch"] },
+      { apiGroups: ["aadpodidentity.k8s.io"], resources: ["azureassignedidentities"], verbs: ["list", "watch"] },
+      { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch"] },
+    ]);
+    const uninstallCheck = standard.find("Role", `${RELEASE_PREFIX}-nmi-uninstall-check`);
+    expect(uninstallCheck?.metadata.namespace).toBe(NAMESPACE);
+    expect(uninstallCheck?.rules).toEqual([
+      { apiGroups: [""], resources: ["pods"], verbs: ["get"] },
+      {
+        apiGroups: ["apps"],
+        resources: ["daemonsets"],
+        resourceNames: [nmi(standard).metadata.name],
+        verbs: ["get"],
+      },
+    ]);
+    expect(standard.find("RoleBinding", `${RELEASE_PREFIX}-nmi-uninstall-check`)?.subjects).toEqual([
+      { kind: "ServiceAccount", name: `${RELEASE_PREFIX}-nmi`, namespace: NAMESPACE },
+    ]);
   });
 
   test("the MIC and AKS add-on exceptions are installed", () => {
@@ -222,8 +303,56 @@ describe("standard mode", () => {
 
   test("secrets access and the exceptions can be switched off", () => {
     const rendered = renderChart({ set: ["rbac.allowAccessToSecrets=false", "installMICException=false"] });
-    expect(rulesFor(rendered.find("ClusterRole", `${RELEASE_PREFIX}-nmi`), "secrets")).toEqual([]);
+    for (const role of [...rendered.all("ClusterRole"), ...rendered.all("Role")])
+      expect(rulesFor(role, "secrets")).toEqual([]);
     expect(rendered.all("AzurePodIdentityException")).toEqual([]);
+  });
+
+  test("rbac.enabled=false renders no RBAC objects and no service account names", () => {
+    const rendered = renderChart({ set: ["rbac.enabled=false"] });
+    for (const kind of ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"])
+      expect(rendered.all(kind)).toEqual([]);
+    expect(mic(rendered).spec?.template?.spec.serviceAccountName).toBeUndefined();
+    expect(nmi(rendered).spec?.template?.spec.serviceAccountName).toBeUndefined();
+  });
+
+  test("the PodDisruptionBudget keeps one MIC up, follows values, and can be left out", () => {
+    const pdb = standard.find("PodDisruptionBudget", `${RELEASE_PREFIX}-mic`);
+    expect(pdb?.apiVersion).toBe("policy/v1");
+    expect(pdb?.spec?.minAvailable).toBe(1);
+    expect(isSubset(pdb?.spec?.selector?.matchLabels ?? {}, mic(standard).spec?.template?.metadata?.labels ?? {})).toBe(
+      true,
+    );
+    expect(isSubset(pdb?.spec?.selector?.matchLabels ?? {}, nmi(standard).spec?.template?.metadata?.labels ?? {})).toBe(
+      false,
+    );
+    const custom = renderChart({
+      set: ["mic.podDisruptionBudget.minAvailable=null", "mic.podDisruptionBudget.maxUnavailable=1"],
+    });
+    expect(custom.find("PodDisruptionBudget")?.spec).toMatchObject({ maxUnavailable: 1 });
+    expect(custom.find("PodDisruptionBudget")?.spec?.minAvailable).toBeUndefined();
+    expect(renderChart({ set: ["mic.podDisruptionBudget=null"] }).all("PodDisruptionBudget")).toEqual([]);
+  });
+
+  test("MIC replicas spread over nodes: the default anti-affinity selects MIC pods by hostname", () => {
+    const affinity = mic(standard).spec?.template?.spec.affinity as {
+      podAntiAffinity: {
+        preferredDuringSchedulingIgnoredDuringExecution: {
+          podAffinityTerm: {
+            topologyKey: string;
+            labelSelector: { matchExpressions: { key: string; operator: string; values: string[] }[] };
+          };
+        }[];
+      };
+    };
+    const [term] = affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution;
+    expect(term?.podAffinityTerm.topologyKey).toBe("kubernetes.io/hostname");
+    const labels = mic(standard).spec?.template?.metadata?.labels ?? {};
+    expect(
+      term?.podAffinityTerm.labelSelector.matchExpressions.every(
+        (e) => e.operator === "In" && e.values.includes(labels[e.key] ?? ""),
+      ),
+    ).toBe(true);
   });
 });
 
@@ -239,11 +368,24 @@ describe("managed mode", () => {
     expect(container.args).not.toContain("--role=nmi");
   });
 
-  test("NMI gets no access to AzureAssignedIdentities but reads identities and bindings", () => {
-    const role = managed.find("ClusterRole", `${RELEASE_PREFIX}-nmi`);
-    expect(rulesFor(role, "azureassignedidentities")).toEqual([]);
-    expect(rulesFor(role, "azureidentities")).toEqual(["get", "list", "watch"]);
-    expect(rulesFor(role, "azureidentitybindings")).toEqual(["get", "list", "watch"]);
+  test("NMI gets no access to AzureAssignedIdentities but lists and watches identities and bindings", () => {
+    expect(managed.find("ClusterRole", `${RELEASE_PREFIX}-nmi`)?.rules).toEqual([
+      { apiGroups: [""], resources: ["pods"], verbs: ["list", "watch"] },
+      { apiGroups: ["aadpodidentity.k8s.io"], resources: ["azurepodidentityexceptions"], verbs: ["list", "watch"] },
+      {
+        apiGroups: ["aadpodidentity.k8s.io"],
+        resources: ["azureidentities", "azureidentitybindings"],
+        verbs: ["list", "watch"],
+      },
+      { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch"] },
+    ]);
+    expect(managed.find("Role", `${RELEASE_PREFIX}-nmi-uninstall-check`)?.rules).toHaveLength(2);
+  });
+
+  test("only the AKS add-on exception is installed (there is no MIC)", () => {
+    expect(managed.all("AzurePodIdentityException").map((e) => `${e.metadata.namespace}/${e.metadata.name}`)).toEqual([
+      "kube-system/aks-addon-exception",
+    ]);
   });
 });
 
@@ -343,17 +485,72 @@ describe("an aad-pod-identity 4.1.18 values file", () => {
   });
 });
 
+describe("rolling update of NMI", () => {
+  // Interception survives a rolling update only because NMI keeps its rules on SIGTERM and nothing in
+  // the chart removes them: no preStop hook, no --cleanup, no surge pod competing for the host ports.
+  test.each([
+    ["standard", standard],
+    ["managed", managed],
+    ["aad-pod-identity values", compat],
+  ])("in %s mode, replaces one node's NMI at a time and never runs a cleanup", (_mode, rendered) => {
+    const daemonSet = nmi(rendered);
+    expect(daemonSet.spec?.updateStrategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } });
+    const pod = daemonSet.spec?.template?.spec;
+    expect(pod?.initContainers).toBeUndefined();
+    for (const container of pod?.containers ?? []) {
+      expect(container.lifecycle).toBeUndefined();
+      expect(container.args).not.toContain("--cleanup");
+    }
+  });
+
+  test("a maxSurge other than 0 is refused: a surge pod could not bind NMI's host ports", () => {
+    expect(() => renderChart({ set: ["nmi.updateStrategy.rollingUpdate.maxSurge=1"] })).toThrow(/maxSurge must be 0/);
+    expect(nmi(renderChart({ set: ["nmi.updateStrategy.rollingUpdate.maxSurge=0"] })).spec?.updateStrategy).toEqual({
+      type: "RollingUpdate",
+      rollingUpdate: { maxUnavailable: 1, maxSurge: 0 },
+    });
+  });
+});
+
 describe("uninstall", () => {
   test("nmi.removeInterception turns NMI into a one-shot --cleanup on every node", () => {
     const rendered = renderChart({ set: ["nmi.removeInterception=true"] });
     const pod = nmi(rendered).spec?.template?.spec;
     const cleanup = pod?.initContainers?.[0];
-    expect(cleanup?.args).toEqual(["--role=nmi", "--cleanup"]);
-    expect(cleanup?.securityContext?.capabilities?.add).toContain("NET_ADMIN");
-    expect(cleanup?.volumeMounts?.map((m) => m.mountPath)).toContain("/run/xtables.lock");
+    // The kubenet check would read the kubelet config, which the cleanup container does not mount.
+    expect(cleanup?.args).toEqual(["--role=nmi", "--cleanup", "--allow-network-plugin-kubenet=true"]);
+    expect([...(cleanup?.securityContext?.capabilities?.add ?? [])].sort()).toEqual(["NET_ADMIN", "NET_RAW"]);
+    expect(cleanup?.securityContext?.runAsUser).toBe(0);
+    expect(cleanup?.volumeMounts?.map((m) => m.mountPath)).toEqual(["/run/xtables.lock"]);
     expect(pod?.hostNetwork).toBe(true);
     expect(pod?.containers[0]?.args).toBeUndefined();
+    expect(pod?.containers[0]?.command).toEqual(["sleep", "infinity"]);
   });
 });
 
-const RELEASE_PREFIX = "pid-pod-identity";
+describe("NOTES.txt", () => {
+  test("standard mode names both components and the uninstall steps for this release", () => {
+    const notes = renderNotes();
+    expect(notes).toContain(`installed in namespace ${NAMESPACE} (standard mode)`);
+    expect(notes).toContain(`deployment/${RELEASE_PREFIX}-mic`);
+    expect(notes).toContain(`Lease ${NAMESPACE}/aad-pod-identity-mic`);
+    expect(notes).toContain(`daemonset/${RELEASE_PREFIX}-nmi`);
+    expect(notes).toContain("--set nmi.removeInterception=true");
+    expect(notes).toContain(`helm -n ${NAMESPACE} uninstall pid`);
+  });
+
+  test("managed mode has no MIC and says identities are assigned outside the cluster", () => {
+    const notes = renderNotes({ set: ["operationMode=managed"] });
+    expect(notes).toContain("(managed mode)");
+    expect(notes).not.toContain("deployment/");
+    expect(notes).toContain("must already be assigned");
+  });
+
+  test("uninstall mode tells how to finish, and ignored aad-pod-identity keys are named", () => {
+    const notes = renderNotes({ set: ["nmi.removeInterception=true", "mic.tag=v1.8.17", "rbac.pspEnabled=true"] });
+    expect(notes).toContain("NMI is in uninstall mode");
+    expect(notes).toContain(`rollout status daemonset/${RELEASE_PREFIX}-nmi`);
+    expect(notes).toContain("mic.tag");
+    expect(notes).toContain("rbac.pspEnabled is ignored");
+  });
+});

@@ -1,8 +1,10 @@
 // The chart's RBAC against what the roles really do: the compiled binary runs a realistic scenario in
 // the emulated world with the arguments the chart renders, every request it sends to the API server is
 // mapped to RBAC attributes, and each must be allowed by the rules bound to that role's ServiceAccount
-// (standard and managed mode). Rules no request used fail the test unless the allow-list below says why
-// they are still needed. The first block checks the pure RBAC model (test/support/rbac.ts).
+// (standard and managed mode), and every permission the rules grant must have been used by some request:
+// rendered rules == observed calls, with no allow-list. The scenarios therefore drive the rarer paths
+// too (a slow first list of Secrets, NMI's uninstall check on SIGTERM). The first block checks the pure
+// RBAC model (test/support/rbac.ts).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { freePort } from "../../emulators/world/free-port.ts";
 import { startWorld, type World } from "../../emulators/world.ts";
@@ -205,20 +207,13 @@ function requestsSince(world: World, from: number): RequestAttributes[] {
     .map((r) => requestAttributes(r.method, r.path));
 }
 
-/**
- * Asserts that the grants allow every request and that each granted permission was used, except those
- * in `allowList` (key: "verb group/resource", value: why it is needed although the scenario did not use
- * it). An allow-list entry for a permission that was used or is not granted fails too, so the list
- * cannot go stale.
- */
-function expectExactCoverage(grants: Grant[], requests: RequestAttributes[], allowList: Record<string, string>) {
+/** Asserts that the grants allow every request and that each granted permission was used by one. */
+function expectExactCoverage(grants: Grant[], requests: RequestAttributes[]) {
   const nonResource = requests.filter((r) => r.kind === "nonResource");
   expect(nonResource.filter((r) => !PUBLIC_PATHS.some((p) => p.test(r.path))).map(describeRequest)).toEqual([]);
   const result = coverage(grants, requests);
   expect([...new Set(result.forbidden.map(describeRequest))]).toEqual([]);
-  const unused = [...new Set(result.unused.map(permissionKey))].sort();
-  expect(unused.filter((key) => !(key in allowList))).toEqual([]);
-  expect(Object.keys(allowList).filter((key) => !unused.includes(key))).toEqual([]);
+  expect([...new Set(result.unused.map(permissionKey))].sort()).toEqual([]);
 }
 
 let binary: string;
@@ -291,7 +286,7 @@ describe("MIC's rendered RBAC (standard mode)", () => {
   const eventSeen = (reason: string, binding: string, type: string) =>
     events().some((e) => e.reason === reason && e.involvedObject?.name === binding && e.type === type);
 
-  test("every call of a leader's lifetime is allowed, and every rule is used or justified", async () => {
+  test("every call of a leader's lifetime is allowed, and every rule is used", async () => {
     const from = world.kube.requests().length;
     mic = await startChartMic(world, "rbac-mic");
 
@@ -341,20 +336,46 @@ describe("MIC's rendered RBAC (standard mode)", () => {
     mic = undefined;
 
     const grants = grantsFor(standard.objects, accountOf(standard, "Deployment"));
-    expectExactCoverage(grants, requestsSince(world, from), {
-      "get apiextensions.k8s.io/customresourcedefinitions":
-        "no code reads CRDs; kept only because helm-chart.test.ts asserts it — drop both together",
-      "list apiextensions.k8s.io/customresourcedefinitions":
-        "no code reads CRDs; kept only because helm-chart.test.ts asserts it — drop both together",
-    });
+    expectExactCoverage(grants, requestsSince(world, from));
   }, 60_000);
 });
 
 const TOKEN_PATH = `/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${encodeURIComponent("https://management.azure.com/")}`;
 
+const NMI_POD = "pid-pod-identity-nmi-abcde";
+
+/**
+ * NMI's own pod as the DaemonSet controller creates it (owned by the DaemonSet), so that NMI's uninstall
+ * check on SIGTERM reads it and then its DaemonSet.
+ */
+function createNmiPod(world: World, rendered: Rendered) {
+  const daemonSet = rendered.find("DaemonSet");
+  if (!daemonSet) throw new Error("no NMI DaemonSet rendered");
+  world.kube.create({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: NMI_POD,
+      namespace: NAMESPACE,
+      labels: daemonSet.spec?.template?.metadata?.labels ?? {},
+      ownerReferences: [
+        {
+          apiVersion: "apps/v1",
+          kind: "DaemonSet",
+          name: daemonSet.metadata.name,
+          uid: crypto.randomUUID(),
+          controller: true,
+        },
+      ],
+    },
+    spec: { nodeName: NODE, hostNetwork: true, containers: [{ name: "nmi", image: "pod-identity" }] },
+  });
+}
+
 /** NMI (or managed NMI) as the chart runs it, in the node sandbox, against the node's IMDS emulator. */
 async function startChartNmi(world: World, rendered: Rendered, sandbox: ReturnType<typeof nodeSandbox>) {
   const daemonSet = rendered.find("DaemonSet");
+  createNmiPod(world, rendered);
   const imds = new URL((await world.startImdsFor(NODE)).url);
   const nmiPort = await freePort();
   const args = withoutFlags(renderedArgs(daemonSet, { NODE_NAME: NODE }), ["http-probe-port", "kubelet-config"]);
@@ -371,14 +392,48 @@ async function startChartNmi(world: World, rendered: Rendered, sandbox: ReturnTy
       `--prometheus-port=${await freePort()}`,
       `--MICNamespace=${NAMESPACE}`,
     ],
-    { ...renderedEnv(daemonSet, podFields("pid-pod-identity-nmi-abcde")), ...sandbox.env },
+    { ...renderedEnv(daemonSet, podFields(NMI_POD)), ...sandbox.env },
     sandbox.wrap,
   );
   await world.waitFor(async () => (await nmi.health()) === "Active", 10_000, "NMI active");
   return { nmi, target: { host: "127.0.0.1", port: nmiPort } };
 }
 
-const SECRET_GET = "SecretReader's direct read when the secrets informer's first list takes over 3 s (a large cluster)";
+/**
+ * A service-principal token request while the Secrets informer's first list is slow (a large cluster):
+ * that list takes longer than the 3 s NMI waits for it, so NMI reads the one Secret directly (get), and
+ * the list then completes and the watch starts. Only the list sees the delay: the latency is reset as
+ * soon as the list has reached the server.
+ */
+async function tokenWhileSecretsListIsSlow(world: World, source: string, target: { host: string; port: number }) {
+  const isSecretsList = (r: RequestAttributes) =>
+    r.kind === "resource" && r.resource === "secrets" && r.verb === "list" && r.namespace === undefined;
+  const from = world.kube.requests().length;
+  world.kube.setLatency(3_500);
+  const response = requestFromPod(source, target, TOKEN_PATH);
+  try {
+    await world.waitFor(() => requestsSince(world, from).some(isSecretsList), 5_000, "secrets list sent");
+  } finally {
+    world.kube.setLatency(0);
+  }
+  const result = await response;
+  const after = () => requestsSince(world, from);
+  expect(after().some((r) => r.kind === "resource" && r.resource === "secrets" && r.verb === "get")).toBe(true);
+  await world.waitFor(
+    () => after().some((r) => r.kind === "resource" && r.resource === "secrets" && r.verb === "watch"),
+    5_000,
+    "secrets watch started",
+  );
+  return result;
+}
+
+/** NMI's uninstall check ran on SIGTERM: its pod, then its DaemonSet, were read. */
+function expectUninstallCheck(requests: RequestAttributes[], daemonSet: string) {
+  const reads = requests
+    .filter((r) => r.kind === "resource" && r.verb === "get" && ["pods", "daemonsets"].includes(r.resource))
+    .map(describeRequest);
+  expect(reads).toEqual([`get core/pods ${NAMESPACE}/${NMI_POD}`, `get apps/daemonsets ${NAMESPACE}/${daemonSet}`]);
+}
 
 /** A service principal identity (type 1) whose secret lives in the pod's namespace, bound to `selector`. */
 function bindServicePrincipal(world: World, name: string, namespace = "default") {
@@ -434,7 +489,7 @@ describe("NMI's rendered RBAC", () => {
   });
 
   test.skipIf(skipNmi !== undefined)(
-    "standard mode: every call for a user-assigned and a service-principal token is allowed, every rule used or justified",
+    "standard mode: every call for a user-assigned and a service-principal token is allowed, every rule used",
     async () => {
       // MIC assigns first (its calls are checked above); NMI's calls are those after it stopped.
       mic = await startChartMic(world, "rbac-mic-for-nmi");
@@ -456,27 +511,25 @@ describe("NMI's rendered RBAC", () => {
       const msi = await requestFromPod("127.0.0.21", started.target, TOKEN_PATH);
       expect(msi.status).toBe(200);
       expect(claimsOf(msi.body).appid).toBe(world.identity("msi").clientId);
-      const sp = await requestFromPod("127.0.0.22", started.target, TOKEN_PATH);
+      const sp = await tokenWhileSecretsListIsSlow(world, "127.0.0.22", started.target);
       expect(sp.status).toBe(200);
       expect(claimsOf(sp.body).appid).toBe(spClientId);
       expect(await nmi.stop()).toBe(0);
       nmi = undefined;
 
       const requests = requestsSince(world, from);
+      expectUninstallCheck(requests, standard.find("DaemonSet")?.metadata.name ?? "");
       // The same calls against a chart rendered without secrets access: the SP's secret reads are refused.
       const noSecrets = renderChart({ set: ["rbac.allowAccessToSecrets=false"] });
       const refused = coverage(grantsFor(noSecrets.objects, accountOf(noSecrets, "DaemonSet")), requests).forbidden;
       expect([...new Set(refused.map(describeRequest))].sort()).toEqual([
+        "get core/secrets default/sp-secret",
         "list core/secrets -/*",
         "watch core/secrets -/*",
       ]);
 
       const grants = grantsFor(standard.objects, accountOf(standard, "DaemonSet"));
-      expectExactCoverage(grants, requests, {
-        "get core/secrets": SECRET_GET,
-        "get aadpodidentity.k8s.io/azureassignedidentities":
-          "no code gets a single record; kept only because helm-chart.test.ts asserts it — drop both together",
-      });
+      expectExactCoverage(grants, requests);
     },
     60_000,
   );
@@ -499,7 +552,7 @@ describe("managed-mode NMI's rendered RBAC", () => {
   });
 
   test.skipIf(skipNmi !== undefined)(
-    "every call for a user-assigned and a service-principal token is allowed, every rule used or justified",
+    "every call for a user-assigned and a service-principal token is allowed, every rule used",
     async () => {
       // Managed mode: the identity is put on the scale set outside the cluster.
       const arm = await userArmClient(world);
@@ -515,20 +568,15 @@ describe("managed-mode NMI's rendered RBAC", () => {
       const msi = await requestFromPod("127.0.0.31", started.target, TOKEN_PATH);
       expect(msi.status).toBe(200);
       expect(claimsOf(msi.body).appid).toBe(world.identity("msi").clientId);
-      const sp = await requestFromPod("127.0.0.32", started.target, TOKEN_PATH);
+      const sp = await tokenWhileSecretsListIsSlow(world, "127.0.0.32", started.target);
       expect(sp.status).toBe(200);
       expect(claimsOf(sp.body).appid).toBe(spClientId);
       expect(await nmi.stop()).toBe(0);
       nmi = undefined;
 
-      const grants = grantsFor(managed.objects, accountOf(managed, "DaemonSet"));
-      const getKeptForChartTest =
-        "no code gets a single object; kept only because helm-chart.test.ts asserts it — drop both together";
-      expectExactCoverage(grants, requestsSince(world, from), {
-        "get core/secrets": SECRET_GET,
-        "get aadpodidentity.k8s.io/azureidentities": getKeptForChartTest,
-        "get aadpodidentity.k8s.io/azureidentitybindings": getKeptForChartTest,
-      });
+      const requests = requestsSince(world, from);
+      expectUninstallCheck(requests, managed.find("DaemonSet")?.metadata.name ?? "");
+      expectExactCoverage(grantsFor(managed.objects, accountOf(managed, "DaemonSet")), requests);
     },
     60_000,
   );

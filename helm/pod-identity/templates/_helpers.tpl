@@ -162,8 +162,9 @@ and not the empty string, so `false` and `0` are rendered (the original chart dr
 {{- end -}}
 
 {{/*
-NMI's container securityContext. Root for iptables and conntrack, but only the capabilities the
-original NMI used: NET_ADMIN and NET_RAW for netfilter, DAC_READ_SEARCH for host files.
+NMI's container securityContext. Root for iptables and conntrack, with only NET_ADMIN and NET_RAW
+(netfilter over netlink, raw sockets). The original also added DAC_READ_SEARCH; NMI's host files
+(/run/xtables.lock, the kubelet config) are root-owned, so uid 0 reads them without it.
 */}}
 {{- define "pod-identity.nmi.securityContext" -}}
 runAsUser: 0
@@ -173,7 +174,6 @@ capabilities:
   drop:
     - ALL
   add:
-    - DAC_READ_SEARCH
     - NET_ADMIN
     - NET_RAW
 {{- end -}}

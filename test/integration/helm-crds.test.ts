@@ -1,8 +1,12 @@
 // The chart's CRDs: the original's group, names, scope and field names, structural schemas, no status
-// subresource, the original's printer columns; and the original's example objects validate against them.
-import { describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
-import { resolve } from "node:path";
+// subresource, the original's printer columns; the original's example objects validate against them,
+// and the Kubernetes emulator, driven by the real kubectl, accepts the CRDs as helm renders them and
+// then those objects (strict field validation), while refusing malformed ones.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { type KubeEmulator, startKubeEmulator } from "../../emulators/kube/index.ts";
 import {
   AzureAssignedIdentitySchema,
   AzureIdentityBindingSchema,
@@ -11,6 +15,7 @@ import {
 } from "../../src/kube/crds.ts";
 import { fixturesDir, type K8sObject, parseManifests, renderChart } from "../support/helm-render.ts";
 import { type SchemaNode, structuralProblems, validateAgainst } from "../support/structural-schema.ts";
+import { kubectlPath } from "../support/tools.ts";
 
 interface CrdVersion {
   name: string;
@@ -187,5 +192,115 @@ describe("objects written for aad-pod-identity", () => {
     expect(structuralProblems({ type: "object", properties: { spec: { properties: {} } } })).toContain(
       ".spec: type is required (structural schema)",
     );
+  });
+});
+
+describe("the Kubernetes emulator with the rendered CRDs, through kubectl", () => {
+  let emulator: KubeEmulator;
+  let dir: string;
+  let kubeconfig: string;
+
+  beforeAll(async () => {
+    emulator = await startKubeEmulator();
+    dir = mkdtempSync(join(tmpdir(), "helm-crds-"));
+    kubeconfig = join(dir, "kubeconfig");
+    emulator.writeKubeconfig(kubeconfig);
+  });
+
+  afterAll(async () => {
+    await emulator?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  // Bun.spawn, not spawnSync: the emulator serves from this process meanwhile.
+  async function kubectl(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+    const child = Bun.spawn([kubectlPath(), "--kubeconfig", kubeconfig, ...args], { stdout: "pipe", stderr: "pipe" });
+    const [out, err, code] = await Promise.all([
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+      child.exited,
+    ]);
+    return { code, out, err };
+  }
+
+  function writeManifests(name: string, objects: unknown[]): string {
+    const path = join(dir, name);
+    writeFileSync(path, objects.map((o) => JSON.stringify(o)).join("\n---\n"));
+    return path;
+  }
+
+  test("accepts the four CRDs exactly as helm renders them, and serves their kinds", async () => {
+    const applied = await kubectl("apply", "-f", writeManifests("crds.yaml", crds));
+    expect(applied.err).toBe("");
+    expect(applied.out.trim().split("\n").sort()).toEqual(
+      Object.values(PLURALS)
+        .map((plural) => `customresourcedefinition.apiextensions.k8s.io/${plural}.aadpodidentity.k8s.io created`)
+        .sort(),
+    );
+    const resources = await kubectl("api-resources", "--api-group=aadpodidentity.k8s.io", "-o", "name");
+    expect(resources.out.trim().split("\n").sort()).toEqual(
+      Object.values(PLURALS)
+        .map((plural) => `${plural}.aadpodidentity.k8s.io`)
+        .sort(),
+    );
+  });
+
+  test("accepts aad-pod-identity's example objects and the chart's own, with strict field validation", async () => {
+    const fromValues = renderChart({ values: [resolve(fixturesDir, "values.yaml")] }).objects.filter(
+      (o) => o.apiVersion === "aadpodidentity.k8s.io/v1",
+    );
+    const namespaces = [...new Set(fromValues.map((o) => o.metadata.namespace ?? "default"))].filter(
+      (ns) => !["default", "kube-system"].includes(ns),
+    );
+    for (const namespace of namespaces)
+      emulator.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
+    const objects = [...(await fixtureObjects()), ...fromValues];
+    const created = await kubectl("create", "--validate=strict", "-f", writeManifests("objects.yaml", objects));
+    expect({ code: created.code, err: created.err }).toEqual({ code: 0, err: "" });
+    expect(created.out.trim().split("\n")).toHaveLength(objects.length);
+    // Stored as given: nothing was pruned from the original's objects.
+    const assigned = emulator.get(
+      "aadpodidentity.k8s.io/v1",
+      "AzureAssignedIdentity",
+      "default",
+      "demo-7d9f8c6b5-xk2lp-default-demo-identity",
+    );
+    expect(assigned?.status).toMatchObject({ status: "Assigned", availableReplicas: 1 });
+    expect(
+      (assigned?.spec as { azureIdentityRef?: { spec?: { clientID?: string } } }).azureIdentityRef?.spec?.clientID,
+    ).toBe("3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b0c");
+    const table = await kubectl("get", "azureidentities", "-A");
+    expect(table.out).toMatch(/NAMESPACE\s+NAME\s+TYPE\s+CLIENTID\s+AGE/);
+  });
+
+  test("refuses an AzureIdentity whose type is a string, and an unknown field under strict validation", async () => {
+    const [identity] = (await fixtureObjects()).filter((o) => o.metadata.name === "demo-identity");
+    const badType = await kubectl(
+      "create",
+      "-f",
+      writeManifests("bad-type.yaml", [
+        {
+          ...identity,
+          metadata: { name: "bad-type", namespace: "default" },
+          spec: { ...identity?.spec, type: "zero" },
+        },
+      ]),
+    );
+    expect(badType.code).not.toBe(0);
+    expect(badType.err).toContain("spec.type in body must be of type integer");
+    const unknownField = await kubectl(
+      "create",
+      "--validate=strict",
+      "-f",
+      writeManifests("unknown-field.yaml", [
+        {
+          ...identity,
+          metadata: { name: "unknown-field", namespace: "default" },
+          spec: { ...identity?.spec, clientId: "x" },
+        },
+      ]),
+    );
+    expect(unknownField.code).not.toBe(0);
+    expect(unknownField.err).toContain('strict decoding error: unknown field "spec.clientId"');
   });
 });

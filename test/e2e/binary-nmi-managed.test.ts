@@ -48,7 +48,7 @@ describe.skipIf(skipReason !== null)("compiled NMI in managed mode in network na
   beforeAll(async () => {
     const binary = compiledBinary();
     dir = mkdtempSync(join(tmpdir(), "managed-e2e-"));
-    topology = createNodeTopology("bm", ["app", "intruder", "unassigned"], 245);
+    topology = createNodeTopology("e2m", ["app", "intruder", "unassigned"], 245);
     world = await NodeWorldClient.start(topology.nodeNetns, binary, { mic: false });
     await world.send({ op: "bind", namespace: "team-a", identity: "app-identity", selector: "app" });
     await world.send({ op: "bind", namespace: "team-a", identity: "other-identity", selector: "later" });

@@ -61,10 +61,33 @@ export function netnsSkipReason(tools: string[] = []): string | null {
 }
 
 /**
+ * Deletes namespaces `<prefix><pid>-*` left by a test process that no longer exists (killed before its
+ * afterAll ran), so a crashed run does not leave namespaces behind for good.
+ */
+export function removeStaleNamespaces(prefix: string): void {
+  const listing = run(["ip", "netns", "list"], { allowFail: true }).stdout;
+  const pattern = new RegExp(`^(${prefix}(\\d+)-\\S+)`);
+  for (const line of listing.split("\n")) {
+    const match = pattern.exec(line);
+    if (!match?.[1] || !match[2]) continue;
+    const pid = Number(match[2]);
+    if (pid === process.pid) continue;
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      alive = false;
+    }
+    if (!alive) run(["ip", "netns", "del", match[1]], { allowFail: true });
+  }
+}
+
+/**
  * Pod k (1-based) gets 10.<subnet>.<k>.10/24 with the node's end at 10.<subnet>.<k>.1: each pod its own
  * /24, so the node routes replies by the connected routes alone.
  */
 export function createNodeTopology(prefix: string, podNames: string[], subnet = 244): NodeTopology {
+  removeStaleNamespaces(prefix);
   const tag = `${prefix}${process.pid}`;
   if (tag.length > 11) throw new Error(`netns/veth prefix ${tag} too long for 15-character interface names`);
   const nodeNetns = `${tag}-node`;

@@ -82,6 +82,25 @@ describe("Dockerfile", () => {
     const runs = args(build, "RUN").join("\n");
     expect(runs).toMatch(/scripts\/build\.ts|npm run build/);
     expect(runs).toMatch(/npm (ci|install)|bun install/);
+    // Compiled by Bun (the locked devDependency), and the result is run once before it is shipped.
+    expect(runs).toMatch(/\bbun\b[^\n]*scripts\/build\.ts/);
+    expect(runs).toMatch(/dist\/pod-identity --version/);
+  });
+
+  test("the runtime stage takes only the binary: no build toolchain, no source, apt lists removed", () => {
+    const copies = args(runtime, "COPY");
+    expect(copies).toHaveLength(1);
+    expect(copies[0]).toStartWith(`--from=${build.name} `);
+    const install = args(runtime, "RUN").join("\n");
+    expect(install).not.toMatch(/\b(nodejs|npm|bun)\b/);
+    expect(install).toContain("--no-install-recommends");
+    expect(install).toContain("rm -rf /var/lib/apt/lists/*");
+  });
+
+  test("exposes the ports the roles and the chart use", () => {
+    const exposed = args(runtime, "EXPOSE").flatMap((a) => a.split(/\s+/));
+    // NMI: token server, probe, metrics; MIC: probe, metrics.
+    expect(exposed.sort()).toEqual(["2579", "8080", "8085", "8888", "9090"]);
   });
 
   test("runs on Debian slim with iptables, conntrack and CA certificates", () => {

@@ -334,6 +334,31 @@ describe("standard mode", () => {
     expect(renderChart({ set: ["mic.podDisruptionBudget=null"] }).all("PodDisruptionBudget")).toEqual([]);
   });
 
+  test("a Lease namespace and name from values move the leader-election Role and its resourceNames", () => {
+    const rendered = renderChart({
+      set: ["mic.leaderElection.namespace=kube-system", "mic.leaderElection.name=pid-mic-lock"],
+    });
+    const leaseRole = rendered.find("Role", `${RELEASE_PREFIX}-mic-leader-election`);
+    expect(leaseRole?.metadata.namespace).toBe("kube-system");
+    expect(leaseRole?.rules?.[1]?.resourceNames).toEqual(["pid-mic-lock"]);
+    expect(rendered.find("RoleBinding", `${RELEASE_PREFIX}-mic-leader-election`)?.metadata.namespace).toBe(
+      "kube-system",
+    );
+    expect(mainContainer(mic(rendered)).args).toEqual(
+      expect.arrayContaining(["--leader-election-namespace=kube-system", "--leader-election-name=pid-mic-lock"]),
+    );
+  });
+
+  test("mic.customCloud mounts the environment file and points AZURE_ENVIRONMENT_FILEPATH at it", () => {
+    const deployment = mic(renderChart({ set: ["mic.customCloud.enabled=true"] }));
+    const path = "/etc/kubernetes/akscustom.json";
+    expect(deployment.spec?.template?.spec.volumes?.find((v) => v.hostPath?.path === path)?.hostPath?.type).toBe(
+      "File",
+    );
+    expect(mainContainer(deployment).volumeMounts?.find((m) => m.mountPath === path)?.readOnly).toBe(true);
+    expect(envValue(mainContainer(deployment), "AZURE_ENVIRONMENT_FILEPATH")).toBe(path);
+  });
+
   test("MIC replicas spread over nodes: the default anti-affinity selects MIC pods by hostname", () => {
     const affinity = mic(standard).spec?.template?.spec.affinity as {
       podAntiAffinity: {

@@ -54,6 +54,34 @@ const chain = () =>
     allowFail: true,
   });
 
+const iptablesInNode = (args: string[]) =>
+  inNetns(topology?.nodeNetns ?? "", ["iptables", "-w", "5", "-t", "nat", ...args], { allowFail: true });
+/** The chain as §5.1 of the behaviour reference lists it (the original's exact rules). */
+const EXPECTED_CHAIN = [
+  "-N aad-metadata",
+  `-A aad-metadata ! -s 127.0.0.1/32 -d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 127.0.0.1:${NMI_PORT}`,
+  "-A aad-metadata -j RETURN",
+];
+const chainLines = () =>
+  chain()
+    .stdout.split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "");
+const preroutingJumps = () =>
+  iptablesInNode(["-S", "PREROUTING"])
+    .stdout.split("\n")
+    .filter((line) => line.trim() === "-A PREROUTING -j aad-metadata").length;
+
+/** Waits for the reconcile loop to leave exactly the expected chain and one PREROUTING jump. */
+async function untilInterceptionRestored(timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (Bun.deepEquals(chainLines(), EXPECTED_CHAIN) && preroutingJumps() === 1) return;
+    await Bun.sleep(100);
+  }
+  expect({ chain: chainLines(), jumps: preroutingJumps() }).toEqual({ chain: EXPECTED_CHAIN, jumps: 1 });
+}
+
 function startNmi(): LineProcess {
   if (!world || !topology) throw new Error("world not started");
   return startNmiInNetns({
@@ -169,11 +197,8 @@ describe.skipIf(skipReason !== null)("compiled NMI (standard mode) in network na
     expect(await gateProcess.child.exited).toBe(0);
     expect(gateProcess.lines.join("\n")).toContain("Active");
     expect(probeFromPod(pod("app"), PROBE_PORT)).toMatchObject({ status: 200, body: "Active" });
-    expect(chain().stdout).toContain(`--to-destination 127.0.0.1:${NMI_PORT}`);
-    expect(chain().stdout).toContain("-d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT");
-    expect(
-      inNetns(topology?.nodeNetns ?? "", ["iptables", "-w", "5", "-t", "nat", "-S", "PREROUTING"]).stdout,
-    ).toContain("-A PREROUTING -j aad-metadata");
+    expect(chainLines()).toEqual(EXPECTED_CHAIN);
+    expect(preroutingJumps()).toBe(1);
     expect(
       inNetns(topology?.nodeNetns ?? "", ["cat", "/proc/sys/net/ipv4/conf/all/route_localnet"]).stdout.trim(),
     ).toBe("1");
@@ -242,14 +267,21 @@ describe.skipIf(skipReason !== null)("compiled NMI (standard mode) in network na
   }, 30_000);
 
   test("a flushed aad-metadata chain is restored by the reconcile loop and pods are intercepted again", async () => {
-    inNetns(topology?.nodeNetns ?? "", ["iptables", "-w", "5", "-t", "nat", "-F", "aad-metadata"]);
-    expect(chain().stdout).not.toContain("DNAT");
-    const deadline = Date.now() + 10_000;
-    while (!chain().stdout.includes("DNAT") && Date.now() < deadline) await Bun.sleep(100);
-    expect(chain().stdout).toContain(`--to-destination 127.0.0.1:${NMI_PORT}`);
+    iptablesInNode(["-F", "aad-metadata"]);
+    expect(chainLines()).toEqual(["-N aad-metadata"]);
+    await untilInterceptionRestored();
     const answer = sdkTokenFromPod(pod("app"), SCOPE);
     if (!answer.ok) throw new Error(answer.error);
     expect(answer.claims.appid).toBe(identity("app-identity").clientId);
+    expect(await podSourcedHits()).toEqual([]);
+  }, 20_000);
+
+  test("a bypass inserted at the top of the chain and a deleted PREROUTING jump are both repaired", async () => {
+    iptablesInNode(["-I", "aad-metadata", "1", "-j", "RETURN"]);
+    iptablesInNode(["-D", "PREROUTING", "-j", "aad-metadata"]);
+    expect(preroutingJumps()).toBe(0);
+    await untilInterceptionRestored();
+    expect(curlFromPod(pod("unbound"), tokenUrl(RESOURCE), { Metadata: "true" }, 10).status).toBe(404);
     expect(await podSourcedHits()).toEqual([]);
   }, 20_000);
 
@@ -262,7 +294,7 @@ describe.skipIf(skipReason !== null)("compiled NMI (standard mode) in network na
         expect(nmi?.tail()).toContain("keeping the iptables rules");
       }
       // The rules stay: pod traffic is DNATed to a port nobody listens on (fail closed).
-      expect(chain().stdout).toContain(`--to-destination 127.0.0.1:${NMI_PORT}`);
+      expect(chainLines()).toEqual(EXPECTED_CHAIN);
       for (const name of ["app", "unbound"]) {
         const answer = curlFromPod(pod(name), tokenUrl(RESOURCE));
         expect({ pod: name, exit: answer.exit, status: answer.status }).toEqual({ pod: name, exit: 7, status: 0 });
@@ -278,6 +310,9 @@ describe.skipIf(skipReason !== null)("compiled NMI (standard mode) in network na
       const again = sdkTokenFromPod(pod("app"), SCOPE);
       if (!again.ok) throw new Error(`${again.error}\n${nmi.tail()}`);
       expect(again.claims.appid).toBe(identity("app-identity").clientId);
+      // The restarted NMI adopted the rules: no second jump, no duplicate rule.
+      expect(chainLines()).toEqual(EXPECTED_CHAIN);
+      expect(preroutingJumps()).toBe(1);
       expect(await podSourcedHits()).toEqual([]);
     }, 30_000);
   }

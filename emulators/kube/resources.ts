@@ -162,6 +162,17 @@ export const BUILTIN_TYPES: ResourceType[] = [
     allowUnconditionalUpdate: false,
     allowCreateOnUpdate: true,
   }),
+  // Stored, not run: NMI reads its own DaemonSet to tell an uninstall (gone or being deleted) from a restart.
+  builtin({
+    group: "apps",
+    plural: "daemonsets",
+    singular: "daemonset",
+    kind: "DaemonSet",
+    namespaced: true,
+    shortNames: ["ds"],
+    statusSubresource: true,
+    tracksGeneration: true,
+  }),
   builtin({
     group: "apiextensions.k8s.io",
     plural: "customresourcedefinitions",

@@ -333,6 +333,26 @@ describe("API semantics through client-node", () => {
     expect(stale.body.message).toContain("the object has been modified");
   });
 
+  test("a DaemonSet with a finalizer can be read with AppsV1Api and carries a deletionTimestamp once deleted", async () => {
+    const apps = kubeConfig(emu.kubeconfigYaml).makeApiClient(k8s.AppsV1Api);
+    await apps.createNamespacedDaemonSet({
+      namespace: NS,
+      body: {
+        metadata: { name: "nmi", finalizers: ["example.com/hold"] },
+        spec: {
+          selector: { matchLabels: { app: "nmi" } },
+          template: { metadata: { labels: { app: "nmi" } }, spec: { containers: [{ name: "nmi", image: "x" }] } },
+        },
+      },
+    });
+    expect(
+      (await apps.readNamespacedDaemonSet({ namespace: NS, name: "nmi" })).metadata?.deletionTimestamp,
+    ).toBeUndefined();
+    await apps.deleteNamespacedDaemonSet({ namespace: NS, name: "nmi" });
+    const deleting = await apps.readNamespacedDaemonSet({ namespace: NS, name: "nmi" });
+    expect(deleting.metadata?.deletionTimestamp).toBeInstanceOf(Date);
+  });
+
   test("a lease can be created and renewed with CoordinationV1Api; renewing from a stale copy is 409", async () => {
     const coord = kubeConfig(emu.kubeconfigYaml).makeApiClient(k8s.CoordinationV1Api);
     const now = new k8s.V1MicroTime(new Date().toISOString());

@@ -315,4 +315,57 @@ describe("plan for one VM / VMSS", () => {
       { numRuns: 300 },
     );
   });
+
+  test("property: the plan does not depend on the order of desired records, current records, ARM's list or pending removals", () => {
+    const selector = fc.constantFrom("id1", "id2", "immutable", "user-owned", "shared-a", "shared-b", "sp");
+    const podsArb = fc.uniqueArray(
+      fc.record({ name: fc.constantFrom("p1", "p2", "p3", "p4", "p5"), node: fc.constantFrom("n1", "n2"), selector }),
+      { selector: (p) => p.name, maxLength: 5 },
+    );
+    const sortedBy = <T>(xs: readonly T[], key: (x: T) => string) =>
+      [...xs].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+    const writeKey = (w: RecordWrite) => `${w.kind}:${recordKey(w.record)}:${JSON.stringify(w.record)}`;
+    const normal = (plan: TargetPlan) => ({
+      before: sortedBy(plan.before, writeKey),
+      add: sortedBy(plan.add, (x) => x.toLowerCase()),
+      remove: sortedBy(plan.remove, (r) => r.resourceId.toLowerCase()),
+      after: sortedBy(plan.after, (c) => `${c.requires.op}:${c.requires.resourceId}:${writeKey(c.write)}`),
+      pending: sortedBy(plan.pending, (p) => p.resourceId.toLowerCase()),
+      wakeAt: plan.wakeAt,
+      waiting: [...plan.waiting].sort(),
+    });
+    fc.assert(
+      fc.property(
+        podsArb,
+        podsArb,
+        fc.boolean(),
+        fc.constantFrom(0, 1000, GRACE),
+        fc.integer(),
+        (then, now, userFirst, advance, seed) => {
+          // Reach a state with records, identities on ARM and pending removals, then change the pods.
+          let world: World = {
+            arm: userFirst ? [USER_OWNED, rid("other")] : [rid("other")],
+            records: new Map(),
+            pending: [],
+          };
+          const toPods = (ps: typeof then) => ps.map((p) => pod(p.name, p.node, p.selector));
+          world = apply(world, planTarget(inputFor(world, desiredFor(toPods(then)), 0)));
+          const desired = desiredFor(toPods(now));
+          const shuffle = <T>(xs: readonly T[]) => {
+            const rank = (x: T) => Bun.hash(`${seed}:${JSON.stringify(x)}`);
+            return [...xs].sort((x, y) => (rank(x) < rank(y) ? -1 : rank(x) > rank(y) ? 1 : 0)).reverse();
+          };
+          const a = planTarget(inputFor(world, desired, advance));
+          const b = planTarget({
+            ...inputFor(world, shuffle(desired), advance),
+            current: shuffle([...world.records.values()]),
+            arm: shuffle(world.arm),
+            pending: shuffle(world.pending),
+          });
+          expect(normal(b)).toEqual(normal(a));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
 });

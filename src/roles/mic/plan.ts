@@ -209,6 +209,11 @@ function withStatus(record: AzureAssignedIdentity, status: AssignedState): Azure
   return { ...record, status: { ...(record.status ?? {}), status } };
 }
 
+/** Of two spellings of one ID (ARM IDs are case-insensitive), the one that sorts first: order-independent. */
+function firstSpelling(known: string | undefined, seen: string): string {
+  return known === undefined || seen < known ? seen : known;
+}
+
 export function planTarget(input: TargetPlanInput): TargetPlan {
   const { now, graceMs } = input;
   const armKnown = input.arm !== undefined;
@@ -247,7 +252,7 @@ export function planTarget(input: TargetPlanInput): TargetPlan {
   const plan: TargetPlan = { before: [], add: [], remove: [], after: [], pending: [], wakeAt: undefined, waiting: [] };
   const adds = new Map<string, string>();
   const addIdentity = (resourceId: string) => {
-    if (!adds.has(lower(resourceId))) adds.set(lower(resourceId), resourceId);
+    adds.set(lower(resourceId), firstSpelling(adds.get(lower(resourceId)), resourceId));
   };
 
   // Removal candidates: identity → (client ID, since, preexisting, records waiting on it).
@@ -264,7 +269,11 @@ export function planTarget(input: TargetPlanInput): TargetPlan {
   const candidate = (resourceId: string, clientId: string): Candidate => {
     const id = lower(resourceId);
     let c = candidates.get(id);
-    if (!c) {
+    if (c) {
+      // Several records may spell one identity differently; which spelling wins must not depend on order.
+      if (!pendingById.has(id)) c.resourceId = firstSpelling(c.resourceId, resourceId);
+      if (clientId && !pendingById.get(id)?.clientId) c.clientId = firstSpelling(c.clientId || undefined, clientId);
+    } else {
       const remembered = pendingById.get(id);
       c = {
         resourceId: remembered?.resourceId ?? resourceId,

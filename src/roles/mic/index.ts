@@ -6,8 +6,11 @@
 //   tied to the leadership signal, so no write starts and none in flight completes once it aborts;
 //   the controller is dropped and the process campaigns again as a standby.
 // - A clean shutdown releases the lease, so a standby takes over at once.
-// - Type upgrade (§4.10) is not implemented: it rewrote pre-v1.5 objects whose Go field names had no
-//   JSON tags; objects written by aad-pod-identity >= 1.5 (and by this MIC) need nothing.
+// - Type upgrade (§4.10) is not implemented: it re-PUT every identity, binding and exception once so
+//   pre-v1.6 PascalCase fields (ClientID, ResourceID, Selector, ...) were re-serialised in camelCase.
+//   With the v1 CRDs those fields are pruned by the API server, so there is nothing left to upgrade;
+//   doing it would only need ConfigMap and CR write rights the chart does not grant. The flag (on by
+//   default, as in the original) is accepted and a warning says so; --enable-type-upgrade=false silences it.
 import type { MicConfig } from "../../config/types.ts";
 import { createKubeClient, loadKubeConfig } from "../../kube/client.ts";
 import { EventRecorder } from "../../kube/events.ts";
@@ -16,6 +19,7 @@ import type { Logger } from "../../observability/logger.ts";
 import { startMetricsServer } from "../../observability/metrics-server.ts";
 import { userAgent } from "../../version.ts";
 import type { RoleRunner } from "../contract.ts";
+import { compatibilityNotices } from "./compatibility-notices.ts";
 import { MicController } from "./controller.ts";
 import type { EventPort, LogPort } from "./ports.ts";
 import { ApiReachability } from "./wiring/api-reachability.ts";
@@ -51,6 +55,9 @@ function untilAborted(signal: AbortSignal): Promise<void> {
 
 export const run: RoleRunner<MicConfig> = async (config, ctx) => {
   const log = ctx.logger;
+  for (const notice of compatibilityNotices(config))
+    if (notice.level === "warn") log.warn({}, notice.message);
+    else log.info({}, notice.message);
   const metrics = createMicMetrics(ctx.metrics);
   const agent = userAgent("MIC", config.customUserAgent);
 

@@ -387,6 +387,21 @@ describe("MIC controller", () => {
     expect(arm.has(vmKey("rg", "vm-a"), rid("someone-elses"))).toBe(true);
   });
 
+  test("every --syncRetryDuration a full pass re-checks every target, even with no event and no drift tick", async () => {
+    const { mic, arm, store } = harness({ identityAssignmentReconcileIntervalMs: 0, syncRetryDurationMs: 50 });
+    mic.upsertIdentity(identity("id1"));
+    mic.upsertBinding(binding("b1", "id1", "s"));
+    mic.upsertNode({ name: "vm-a", providerId: vmProvider("rg", "vm-a") });
+    mic.start();
+    mic.upsertPod(pod("web", "vm-a", "s"));
+    await waitFor(() => store.statuses()["default/web-default-id1"] === "Assigned", "Assigned");
+    await mic.idle();
+    arm.identities.set(vmKey("rg", "vm-a"), []);
+    const patchesBefore = arm.patches(vmKey("rg", "vm-a")).length;
+    await waitFor(() => arm.has(vmKey("rg", "vm-a"), rid("id1")), "identity put back by the full pass", 2_000);
+    expect(arm.patches(vmKey("rg", "vm-a")).length).toBe(patchesBefore + 1);
+  });
+
   test("immutable identities and identities users put on the VM are never removed", async () => {
     const { mic, arm, store } = harness({ unassignGracePeriodMs: 0, immutableClientIds: ["CLIENT-IMM"] });
     arm.identities.set(vmKey("rg", "vm-a"), [rid("users-own")]);

@@ -7,6 +7,7 @@ import {
   ArmResourceDeletingError,
   ArmThrottledError,
 } from "../../src/cloud/arm-errors.ts";
+import { parseCommandLine } from "../../src/config/index.ts";
 import { KubeApiError } from "../../src/kube/errors.ts";
 import { parseNode, parsePod } from "../../src/kube/objects.ts";
 import { ApiReachability, isConnectivityFailure } from "../../src/roles/mic/wiring/api-reachability.ts";
@@ -101,5 +102,24 @@ describe("object mapping", () => {
       USE_MSI: "true",
       AZURE_ENVIRONMENT_FILEPATH: "/e.json",
     });
+  });
+});
+
+describe("MIC's namespaced mode and namespace from the command line and env", () => {
+  const micConfig = (argv: string[], env: Record<string, string | undefined>) => {
+    const outcome = parseCommandLine(["--role", "mic", ...argv], env, { hostname: "h" });
+    if (!outcome.ok || outcome.command.kind !== "run" || outcome.command.config.role !== "mic") return undefined;
+    return outcome.command.config;
+  };
+  test("--forceNamespaced or FORCENAMESPACED=true (exactly, as the original) turns namespaced matching on", () => {
+    const base = { MIC_POD_NAMESPACE: "kube-system" };
+    expect(micConfig([], base)?.forceNamespaced).toBe(false);
+    expect(micConfig(["--forceNamespaced"], base)?.forceNamespaced).toBe(true);
+    expect(micConfig([], { ...base, FORCENAMESPACED: "true" })?.forceNamespaced).toBe(true);
+    expect(micConfig([], { ...base, FORCENAMESPACED: "True" })?.forceNamespaced).toBe(false);
+  });
+  test("MIC_POD_NAMESPACE is required to run", () => {
+    expect(micConfig([], {})).toBeUndefined();
+    expect(micConfig([], { MIC_POD_NAMESPACE: "kube-system" })).toBeDefined();
   });
 });

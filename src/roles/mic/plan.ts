@@ -18,6 +18,8 @@
 // inherit the flag from the existing ones. Removal is refused while any record (or remembered
 // pending removal) of that identity on the target carries it. The flag lives on the records, so it
 // survives MIC restarts; records from aad-pod-identity carry none and count as MIC-owned, as they did.
+// When the last record naming an identity MIC put there goes while another record that needs it is
+// still waiting to be written, a pending entry (kept in memory) says "MIC-owned" until it is.
 import {
   API_VERSION,
   ASSIGNED_IDENTITY_FINALIZER,
@@ -365,16 +367,29 @@ export function planTarget(input: TargetPlanInput): TargetPlan {
     }
   }
 
+  // Identities that some record on this target will still name once the writes above are done.
+  const gone = new Set<string>();
+  for (const w of plan.before) if (w.kind !== "status") gone.add(recordKey(w.record));
+  for (const c of candidates.values()) for (const record of c.records) gone.add(recordKey(record));
+  const stillRecorded = new Set<string>();
+  for (const record of input.current)
+    if (!gone.has(recordKey(record))) stillRecorded.add(lower(recordIdentity(record).resourceId));
+  for (const w of plan.before)
+    if (w.kind === "create" || w.kind === "update") stillRecorded.add(lower(recordIdentity(w.record).resourceId));
+
   // Decide every candidate removal.
   for (const [id, c] of candidates) {
-    const keep =
-      isNeeded(id, c.clientId) ||
-      (c.clientId !== "" && immutable.has(lower(c.clientId))) ||
-      c.preexisting ||
-      (armKnown && !onArm.has(id));
+    const needed = isNeeded(id, c.clientId);
+    const immutableId = c.clientId !== "" && immutable.has(lower(c.clientId));
+    const keep = needed || immutableId || c.preexisting || (armKnown && !onArm.has(id));
     if (keep) {
       // Nothing to take off ARM: the records can go now.
       for (const record of c.records) plan.before.push({ kind: "delete", record, unassign: false });
+      // MIC put this identity here and a record that needs it is not written yet (it is waiting, e.g.
+      // for a pod moving in from another target): once these records are gone nothing would say so,
+      // and the identity would look user-owned and never be removed. Memory carries it until then.
+      if (needed && !immutableId && !c.preexisting && armKnown && onArm.has(id) && !stillRecorded.has(id))
+        plan.pending.push({ resourceId: c.resourceId, clientId: c.clientId, since: now, preexisting: false });
       continue;
     }
     if (!armKnown) continue;

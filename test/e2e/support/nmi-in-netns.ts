@@ -23,6 +23,8 @@ export interface NmiStart {
   extraArgs?: string[];
   /** Hold NMI's iptables calls until `IptablesGate.open()`. */
   gate?: IptablesGate;
+  /** More environment, e.g. the downward API's POD_NAME / POD_NAMESPACE. */
+  env?: Record<string, string>;
 }
 
 /** A directory with an `iptables` that waits while a gate file exists, then runs the real one. */
@@ -84,6 +86,7 @@ export function startNmiInNetns(options: NmiStart): LineProcess {
       ...options.world.env,
       PATH: options.gate ? `${options.gate.binDir}:${path}` : path,
       NODE_NAME: options.world.node,
+      ...options.env,
     },
   });
 }

@@ -7,6 +7,7 @@
 // one JSON command per stdin line with `RESULT <json>` on stdout. It never starts NMI: the test runs
 // that binary itself, so it can signal it. Closing stdin stops everything.
 import * as v from "valibot";
+import { podObject } from "../../../emulators/world/objects.ts";
 import { startWorld } from "../../../emulators/world.ts";
 import { API_VERSION } from "../../../src/kube/crds.ts";
 import { armTargetOf, startMic, userArmClient } from "../../support/mic-process.ts";
@@ -40,6 +41,10 @@ export const NodeWorldInfoSchema = v.object({
   identities: v.record(v.string(), v.object({ clientId: v.string(), principalId: v.string(), resourceId: v.string() })),
   micPid: v.nullable(v.number()),
 });
+
+/** What the API server holds for a DaemonSet after a delete: gone, or still there being deleted. */
+export const DaemonSetStateSchema = v.object({ present: v.boolean(), deletionTimestamp: v.nullable(v.string()) });
+export type DaemonSetState = v.InferOutput<typeof DaemonSetStateSchema>;
 
 export const ImdsHitsSchema = v.array(
   v.object({
@@ -79,6 +84,27 @@ const Command = v.variant("op", [
   v.object({ id: v.number(), op: v.literal("scaleSetIdentities") }),
   v.object({ id: v.number(), op: v.literal("imdsHits") }),
   v.object({ id: v.number(), op: v.literal("micLogs") }),
+  // NMI's own DaemonSet (stored, not run), optionally held by a finalizer so a delete leaves it in place
+  // with a deletionTimestamp, as during `helm uninstall` while the garbage collector works.
+  v.object({
+    id: v.number(),
+    op: v.literal("daemonSet"),
+    name: v.string(),
+    namespace: v.string(),
+    finalizer: v.optional(v.string()),
+  }),
+  // A pod on the node owned by a DaemonSet (ownerReferences kind DaemonSet): NMI's own pod (hostNetwork,
+  // so its ip is one of the node's).
+  v.object({
+    id: v.number(),
+    op: v.literal("ownedPod"),
+    name: v.string(),
+    namespace: v.string(),
+    ip: v.string(),
+    daemonSet: v.string(),
+  }),
+  // Deletes a DaemonSet; answers what is left of it (DaemonSetState).
+  v.object({ id: v.number(), op: v.literal("deleteDaemonSet"), name: v.string(), namespace: v.string() }),
 ]);
 export type NodeWorldCommand = v.InferOutput<typeof Command>;
 
@@ -198,6 +224,49 @@ async function main(): Promise<void> {
         return hits;
       case "micLogs":
         return mic?.logs() ?? "";
+      case "daemonSet": {
+        const labels = { app: command.name };
+        world.kube.create({
+          apiVersion: "apps/v1",
+          kind: "DaemonSet",
+          metadata: {
+            name: command.name,
+            namespace: command.namespace,
+            ...(command.finalizer ? { finalizers: [command.finalizer] } : {}),
+          },
+          spec: {
+            selector: { matchLabels: labels },
+            template: { metadata: { labels }, spec: { containers: [{ name: "nmi", image: "pod-identity" }] } },
+          },
+        });
+        return null;
+      }
+      case "ownedPod": {
+        const owner = world.kube.get("apps/v1", "DaemonSet", command.namespace, command.daemonSet);
+        if (!owner) throw new Error(`no DaemonSet ${command.namespace}/${command.daemonSet}`);
+        const pod = podObject(command.name, { node, ip: command.ip, namespace: command.namespace });
+        pod.metadata.ownerReferences = [
+          {
+            apiVersion: "apps/v1",
+            kind: "DaemonSet",
+            name: command.daemonSet,
+            uid: owner.metadata.uid,
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ];
+        world.kube.create(pod);
+        return null;
+      }
+      case "deleteDaemonSet": {
+        world.kube.remove("apps/v1", "DaemonSet", command.namespace, command.name);
+        const left = world.kube.get("apps/v1", "DaemonSet", command.namespace, command.name);
+        const state: DaemonSetState = {
+          present: left !== undefined,
+          deletionTimestamp: left?.metadata.deletionTimestamp ?? null,
+        };
+        return state;
+      }
     }
   }
 

@@ -262,10 +262,16 @@ export async function runNmi(config: NmiConfig, ctx: RoleContext): Promise<numbe
     "NMI serving",
   );
 
+  const ownPod = ownPodFromEnv(process.env);
+  const cannotTell =
+    "POD_NAME / POD_NAMESPACE are not set (the chart sets them from the downward API), so NMI cannot tell an uninstall from a restart: it will keep its iptables rules when it stops; `pod-identity --role nmi --cleanup` removes them";
+  if (!ownPod) log.warn(cannotTell);
+
   await untilAborted(ctx.signal);
   let uninstalling = false;
   try {
-    uninstalling = await uninstallCheck(client, ownPodFromEnv(process.env))();
+    if (!ownPod) log.info(cannotTell);
+    uninstalling = await uninstallCheck(client, ownPod)();
   } catch (error) {
     // Unknown means keep the rules: failing closed is the safe side.
     log.warn({ err: describe(error) }, "cannot tell whether NMI is being uninstalled; keeping the iptables rules");

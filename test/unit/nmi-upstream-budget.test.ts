@@ -72,6 +72,30 @@ describe("UpstreamBudget", () => {
     expect(started).toBe(5);
   });
 
+  test("a call counts against the second that follows its end, so a slow call holds its slot longer", async () => {
+    const { clock, advance } = manualClock();
+    const budget = new UpstreamBudget({ maxConcurrent: 100, maxPerSecond: 2, clock });
+    const startedAt: number[] = [];
+    const releases: (() => void)[] = [];
+    for (let i = 0; i < 3; i++)
+      void budget.acquire(`p${i}`).then((release) => {
+        startedAt.push(clock.now());
+        releases.push(release);
+      });
+    await flush();
+    expect(startedAt).toEqual([0, 0]);
+    advance(300);
+    for (const release of releases.splice(0)) release();
+    // Started at 0 but answered at 300: IMDS may have counted them as late as 300, so the third waits
+    // until 1300, not 1000.
+    advance(999);
+    await flush();
+    expect(startedAt).toEqual([0, 0]);
+    advance(1);
+    await flush();
+    expect(startedAt).toEqual([0, 0, 1300]);
+  });
+
   test("callers are served round-robin, so one busy pod does not starve another", async () => {
     const { clock } = manualClock();
     const budget = new UpstreamBudget({ maxConcurrent: 1, maxPerSecond: 1000, clock });
@@ -131,7 +155,7 @@ describe("UpstreamBudget", () => {
     expect(budget.active).toBe(0);
   });
 
-  test("property: under any arrival pattern the limits hold and every caller is served", async () => {
+  test("property: under any arrival pattern and call durations, no one-second window at IMDS can see more than maxPerSecond calls, and every caller is served", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.tuple(fc.constantFrom("p1", "p2", "p3"), fc.integer({ min: 0, max: 300 })), { maxLength: 30 }),
@@ -139,7 +163,7 @@ describe("UpstreamBudget", () => {
         fc.integer({ min: 1, max: 6 }),
         async (arrivals, maxConcurrent, maxPerSecond) => {
           const { clock, advance } = manualClock();
-          const starts: number[] = [];
+          const calls: { start: number; end: number }[] = [];
           let maxActive = 0;
           // Grants are observed synchronously (a .then callback would see a later fake time).
           const budget = new UpstreamBudget({
@@ -147,19 +171,26 @@ describe("UpstreamBudget", () => {
             maxPerSecond,
             clock,
             onGranted: () => {
-              starts.push(clock.now());
+              calls.push({ start: clock.now(), end: Number.POSITIVE_INFINITY });
               maxActive = Math.max(maxActive, budget.active);
             },
           });
           let done = 0;
-          for (const [pod, delay] of arrivals) {
+          // Grants resolve in order, so the n-th resolved acquire is the n-th recorded call.
+          let resolved = 0;
+          for (const [index, [pod, delay]] of arrivals.entries()) {
             advance(delay);
             void budget.acquire(pod).then((release) => {
-              // Each call lasts 50 ms of fake time.
-              clock.setTimer(() => {
-                release();
-                done++;
-              }, 50);
+              const call = calls[resolved++];
+              // Calls last 20 to 320 ms of fake time.
+              clock.setTimer(
+                () => {
+                  if (call) call.end = clock.now();
+                  release();
+                  done++;
+                },
+                20 + ((index * 37) % 300),
+              );
             });
             await flush();
           }
@@ -169,8 +200,12 @@ describe("UpstreamBudget", () => {
           }
           expect(done).toBe(arrivals.length);
           expect(maxActive).toBeLessThanOrEqual(maxConcurrent);
-          for (const start of starts) {
-            expect(starts.filter((s) => s > start - 1000 && s <= start).length).toBeLessThanOrEqual(maxPerSecond);
+          // IMDS counts a call when it arrives, anywhere between its start and its end. The busiest
+          // one-second window at IMDS holds at most the calls that started by the latest start in it and
+          // ended less than a second before that start; there must never be more than maxPerSecond.
+          for (const latest of calls) {
+            const inWindow = calls.filter((c) => c.start <= latest.start && c.end > latest.start - 1000);
+            expect(inWindow.length).toBeLessThanOrEqual(maxPerSecond);
           }
         },
       ),

@@ -1,7 +1,10 @@
 // One node-wide budget for calls to the node's IMDS, which answers 429 beyond 5 concurrent requests and
 // 20 per second. Callers queue per key (one key per pod) and are served round-robin, so one busy pod
-// cannot starve the others. The rate limit is a sliding one-second window: never more than maxPerSecond
-// starts in any second. Clock and timers are injected for tests.
+// cannot starve the others. The rate limit counts a call from the moment it starts until one second after
+// it ended: IMDS counts a request when it arrives, which is somewhere between our start and our reading
+// of its answer, so counting the whole of that span (not just our start time) keeps any one-second
+// window at IMDS within maxPerSecond however the requests are delayed on the way. Clock and timers are
+// injected for tests.
 export interface BudgetClock {
   now(): number;
   /** Schedules `fn` after `ms`; returns a cancel function. */
@@ -48,7 +51,8 @@ export class UpstreamBudget {
   readonly #queues = new Map<string, Waiter[]>();
   // Keys with waiters, in service order; the head is served next and then moves to the back.
   readonly #rotation: string[] = [];
-  readonly #recentStarts: number[] = [];
+  /** When each of the calls that ended within the last second ended, oldest first. */
+  readonly #recentEnds: number[] = [];
   #active = 0;
   #cancelTimer: (() => void) | null = null;
 
@@ -125,9 +129,10 @@ export class UpstreamBudget {
   #pump(): void {
     while (this.#rotation.length > 0 && this.#active < this.#maxConcurrent) {
       const now = this.#clock.now();
-      while (this.#recentStarts.length > 0 && this.#recentStarts[0]! <= now - WINDOW_MS) this.#recentStarts.shift();
-      if (this.#recentStarts.length >= this.#maxPerSecond) {
-        this.#scheduleAt(this.#recentStarts[0]! + WINDOW_MS);
+      while (this.#recentEnds.length > 0 && this.#recentEnds[0]! <= now - WINDOW_MS) this.#recentEnds.shift();
+      // Calls in flight count too; when they fill the window, the next release pumps again.
+      if (this.#active + this.#recentEnds.length >= this.#maxPerSecond) {
+        if (this.#recentEnds.length > 0) this.#scheduleAt(this.#recentEnds[0]! + WINDOW_MS);
         return;
       }
       const key = this.#rotation.shift()!;
@@ -137,13 +142,13 @@ export class UpstreamBudget {
       else this.#queues.delete(key);
       waiter.detach();
       this.#active++;
-      this.#recentStarts.push(now);
       this.#onGranted?.(now - waiter.enqueuedAtMs);
       let released = false;
       waiter.grant(() => {
         if (released) return;
         released = true;
         this.#active--;
+        this.#recentEnds.push(this.#clock.now());
         this.#pump();
       });
     }

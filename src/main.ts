@@ -6,6 +6,7 @@ import { writeSync } from "node:fs";
 import { effectiveConfigJson } from "./config/effective-config.ts";
 import { parseCommandLine } from "./config/parse.ts";
 import type { RoleConfig } from "./config/types.ts";
+import { flushStderr } from "./observability/batched-writer.ts";
 import type { Logger } from "./observability/logger.ts";
 import { userAgent, version, versionLine } from "./version.ts";
 
@@ -13,7 +14,8 @@ const program = "pod-identity";
 const signalExitCodes = { SIGINT: 130, SIGTERM: 143 } as const;
 
 function writeLine(fd: 1 | 2, text: string): void {
-  // Synchronous, so nothing is lost when process.exit follows.
+  // After the log lines already waiting; synchronous, so nothing is lost when process.exit follows.
+  flushStderr();
   writeSync(fd, text.endsWith("\n") ? text : `${text}\n`);
 }
 

@@ -12,4 +12,4 @@ export {
 export { createMetricsRegistry, type MetricsRegistry, metricsPrefix, prefixedMetricName } from "./metrics.ts";
 export { type MetricsServer, type MetricsServerOptions, startMetricsServer } from "./metrics-server.ts";
 export { redactClientId } from "./redact.ts";
-export { formatLogLine } from "./text-format.ts";
+export { renderTextLine } from "./text-format.ts";

@@ -1,10 +1,10 @@
 // Structured logging on stderr (stdout stays free for --validate-config output): pino underneath,
 // klog-style verbosity on top. -v 0-3 logs info and above, >= 4 adds debug, >= 6 adds trace, and
 // V(n) gates a line on -v >= n as klog.V(n).Info did.
-import { writeSync } from "node:fs";
 import pino from "pino";
 import type { LogFormat } from "../config/types.ts";
-import { formatLogLine } from "./text-format.ts";
+import { sharedStderr } from "./batched-writer.ts";
+import { renderTextLine } from "./text-format.ts";
 
 export interface LogFn {
   (message: string): void;
@@ -36,7 +36,7 @@ export interface LogDestination {
 export interface LoggerOptions {
   format: LogFormat;
   verbosity: number;
-  /** Defaults to stderr, written synchronously so nothing is lost on exit. */
+  /** Defaults to stderr, batched per event-loop turn and flushed on exit (batched-writer.ts). */
   destination?: LogDestination;
   /** Fields on every line, e.g. { component: "nmi" }. */
   bindings?: Record<string, unknown>;
@@ -47,12 +47,6 @@ export function pinoLevelFor(verbosity: number): "info" | "debug" | "trace" {
   if (verbosity >= 4) return "debug";
   return "info";
 }
-
-const stderr: LogDestination = {
-  write(line) {
-    writeSync(2, line);
-  },
-};
 
 const noop: LogFn = () => {};
 
@@ -67,7 +61,10 @@ function bind(method: pino.LogFn, target: pino.Logger, extra?: Record<string, un
   }) as LogFn;
 }
 
-function wrap(target: pino.Logger, verbosity: number): Logger {
+/** The bindings of each pino logger (base fields plus every child's), for text lines. */
+type BindingsOf = WeakMap<pino.Logger, Record<string, unknown>>;
+
+function wrap(target: pino.Logger, verbosity: number, bindingsOf: BindingsOf): Logger {
   return {
     error: bind(target.error, target),
     warn: bind(target.warn, target),
@@ -79,25 +76,44 @@ function wrap(target: pino.Logger, verbosity: number): Logger {
       return { enabled, info: enabled ? bind(target.info, target, { v: level }) : noop };
     },
     child(bindings) {
-      return wrap(target.child(bindings), verbosity);
+      const child = target.child(bindings);
+      bindingsOf.set(child, { ...bindingsOf.get(target), ...bindings });
+      return wrap(child, verbosity, bindingsOf);
     },
     verbosity,
   };
 }
 
+/** A logging call's arguments as pino received them: ([fields,] message). */
+function splitArgs(args: unknown[]): { fields: Record<string, unknown> | undefined; message: string } {
+  const [first, second] = args;
+  if (typeof first === "string") return { fields: undefined, message: first };
+  const fields = typeof first === "object" && first !== null ? (first as Record<string, unknown>) : undefined;
+  return { fields, message: typeof second === "string" ? second : "" };
+}
+
 export function createLogger(options: LoggerOptions): Logger {
-  const sink = options.destination ?? stderr;
-  const destination: LogDestination =
-    options.format === "text" ? { write: (line) => sink.write(formatLogLine(line)) } : sink;
+  const sink = options.destination ?? sharedStderr();
+  const bindingsOf: BindingsOf = new WeakMap();
+  // Text lines are rendered from the call's own arguments in pino's logMethod hook (pino still decides
+  // the level and carries the bindings); JSON lines are pino's own.
+  const textHook: pino.LoggerOptions["hooks"] = {
+    logMethod(args, _method, level) {
+      const { fields, message } = splitArgs(args);
+      sink.write(renderTextLine(level, Date.now(), message, bindingsOf.get(this), fields));
+    },
+  };
   const target = pino(
     {
       level: pinoLevelFor(options.verbosity),
       base: options.bindings ?? null,
       timestamp: pino.stdTimeFunctions.isoTime,
+      ...(options.format === "text" ? { hooks: textHook } : {}),
     },
-    destination,
+    sink,
   );
-  return wrap(target, options.verbosity);
+  bindingsOf.set(target, options.bindings ?? {});
+  return wrap(target, options.verbosity, bindingsOf);
 }
 
 /** A logger that writes nothing; for tests and callers that need one before configuration is known. */

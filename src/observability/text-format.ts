@@ -1,52 +1,71 @@
-// Renders one pino JSON line as a readable, klog-like text line, so the compiled binary needs no
+// Renders one log record as a readable, klog-like text line, so the compiled binary needs no
 // pino-pretty (whose worker-thread transport does not fit a single-file binary):
 //   I1122 14:55:01.123 starting NMI component=nmi node=aks-1 err="connection refused"
+// The record is rendered straight from the logged fields (pino's logMethod hook hands them over), not
+// from pino's JSON: NMI writes a line per token request, and a JSON round trip per line cost more than
+// answering the request.
 
 const levelLetters: Record<number, string> = { 10: "T", 20: "D", 30: "I", 40: "W", 50: "E", 60: "F" };
 
-// Fields pino writes itself, or that the header already shows.
-const headerKeys = new Set(["level", "time", "msg", "pid", "hostname"]);
-
 function two(value: number): string {
-  return String(value).padStart(2, "0");
+  return value < 10 ? `0${value}` : String(value);
 }
 
-function header(level: unknown, time: unknown): string {
-  const letter = typeof level === "number" ? (levelLetters[level] ?? "I") : "I";
-  const date = new Date(typeof time === "number" || typeof time === "string" ? time : Date.now());
-  const stamp = Number.isNaN(date.getTime()) ? new Date() : date;
-  const millis = String(stamp.getUTCMilliseconds()).padStart(3, "0");
-  return `${letter}${two(stamp.getUTCMonth() + 1)}${two(stamp.getUTCDate())} ${two(stamp.getUTCHours())}:${two(
-    stamp.getUTCMinutes(),
-  )}:${two(stamp.getUTCSeconds())}.${millis}`;
+// "MMDD HH:MM:SS" changes once a second; lines within that second reuse it.
+let stampSecond = Number.NaN;
+let stampText = "";
+
+/** `I1122 14:55:01.123` for a level and a time in epoch milliseconds (UTC). */
+export function header(level: number, timeMs: number): string {
+  const letter = levelLetters[level] ?? "I";
+  const second = Math.floor(timeMs / 1000);
+  if (second !== stampSecond) {
+    const d = new Date(second * 1000);
+    stampText = `${two(d.getUTCMonth() + 1)}${two(d.getUTCDate())} ${two(d.getUTCHours())}:${two(
+      d.getUTCMinutes(),
+    )}:${two(d.getUTCSeconds())}`;
+    stampSecond = second;
+  }
+  const millis = timeMs - second * 1000;
+  return `${letter}${stampText}.${millis < 10 ? "00" : millis < 100 ? "0" : ""}${millis}`;
 }
+
+const BARE = /^[^\s"=]+$/;
 
 function renderValue(value: unknown): string {
-  if (typeof value === "string") return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
+  if (typeof value === "string") return BARE.test(value) ? value : JSON.stringify(value);
   if (typeof value === "number" || typeof value === "boolean" || value === null) return String(value);
+  if (value instanceof Error) return JSON.stringify(value.message);
   if (typeof value === "object" && value !== null && "message" in value && typeof value.message === "string") {
-    // pino's serialised errors: the message reads better than the whole object on one line.
+    // Serialised errors: the message reads better than the whole object on one line.
     return JSON.stringify(value.message);
   }
   return JSON.stringify(value) ?? String(value);
 }
 
-/** Formats a pino JSON line; lines that are not JSON objects pass through unchanged. */
-export function formatLogLine(jsonLine: string): string {
-  let record: unknown;
-  try {
-    record = JSON.parse(jsonLine);
-  } catch {
-    return jsonLine.endsWith("\n") ? jsonLine : `${jsonLine}\n`;
+function appendFields(line: string, fields: Record<string, unknown> | undefined): string {
+  let out = line;
+  if (!fields) return out;
+  for (const key in fields) {
+    const value = fields[key];
+    if (value !== undefined) out += ` ${key}=${renderValue(value)}`;
   }
-  if (typeof record !== "object" || record === null || Array.isArray(record)) return jsonLine;
-  const fields = Object.entries(record as Record<string, unknown>);
-  const get = (key: string) => fields.find(([name]) => name === key)?.[1];
-  const message = get("msg");
-  const parts = [header(get("level"), get("time"))];
-  if (typeof message === "string" && message !== "") parts.push(message);
-  for (const [key, value] of fields) {
-    if (!headerKeys.has(key) && value !== undefined) parts.push(`${key}=${renderValue(value)}`);
-  }
-  return `${parts.join(" ")}\n`;
+  return out;
+}
+
+/**
+ * One text line (with its newline): header, message, then the bindings (the logger's fixed fields, such
+ * as component) and the call's own fields as key=value, in that order.
+ */
+export function renderTextLine(
+  level: number,
+  timeMs: number,
+  message: string,
+  bindings: Record<string, unknown> | undefined,
+  fields: Record<string, unknown> | undefined,
+): string {
+  let line = header(level, timeMs);
+  if (message !== "") line += ` ${message}`;
+  line = appendFields(line, bindings);
+  return `${appendFields(line, fields)}\n`;
 }

@@ -88,19 +88,25 @@ describe("NMI standard mode, compiled binary", () => {
     expect(tokenRequestsToImds()).toBe(before);
   }, 20_000);
 
-  test("one structured log line per token request names pod, namespace, status and cache use", () => {
-    const lines = nmi
-      .logs()
-      .split("\n")
-      .filter((line) => line.includes('"token request"') || line.includes("token request"))
-      .map((line) => {
-        try {
-          return JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          return undefined;
-        }
-      })
-      .filter((line): line is Record<string, unknown> => line !== undefined && line.pod !== undefined);
+  test("one structured log line per token request names pod, namespace, status and cache use", async () => {
+    const tokenLines = () =>
+      nmi
+        .logs()
+        .split("\n")
+        .filter((line) => line.includes("token request"))
+        .map((line) => {
+          try {
+            return JSON.parse(line) as Record<string, unknown>;
+          } catch {
+            return undefined;
+          }
+        })
+        .filter((line): line is Record<string, unknown> => line !== undefined && line.pod !== undefined);
+    // Log lines are written after the answer (batched at the end of the event-loop turn); give the last
+    // one a moment to arrive.
+    const deadline = Date.now() + 3000;
+    while (!tokenLines().some((line) => line.pod === "pod-unbound") && Date.now() < deadline) await Bun.sleep(20);
+    const lines = tokenLines();
     const unbound = lines.find((line) => line.pod === "pod-unbound");
     expect(unbound?.status).toBe(404);
     expect(unbound?.namespace).toBe("default");

@@ -2,10 +2,10 @@ import { afterEach, describe, expect, test } from "bun:test";
 import {
   createLogger,
   createMetricsRegistry,
-  formatLogLine,
   type MetricsServer,
   pinoLevelFor,
   redactClientId,
+  renderTextLine,
   startMetricsServer,
 } from "../../src/observability/index.ts";
 
@@ -72,14 +72,46 @@ describe("logger", () => {
     );
   });
 
-  test("formatLogLine maps levels to klog-style letters and passes non-JSON through", () => {
-    const line = (level: number) =>
-      formatLogLine(JSON.stringify({ level, time: "2026-01-02T03:04:05.006Z", msg: "m" }));
+  test("renderTextLine maps levels to klog-style letters and renders the time in UTC to the millisecond", () => {
+    const at = Date.UTC(2026, 0, 2, 3, 4, 5, 6);
+    const line = (level: number) => renderTextLine(level, at, "m", undefined, undefined);
     expect(line(30)).toBe("I0102 03:04:05.006 m\n");
     expect(line(40)).toStartWith("W0102");
     expect(line(50)).toStartWith("E0102");
     expect(line(10)).toStartWith("T0102");
-    expect(formatLogLine("plain text")).toBe("plain text\n");
+    // The same second reuses its stamp; the milliseconds still change.
+    expect(renderTextLine(30, at + 990, "m", undefined, undefined)).toBe("I0102 03:04:05.996 m\n");
+    expect(renderTextLine(30, at + 994, "m", undefined, undefined)).toBe("I0102 03:04:06.000 m\n");
+  });
+
+  test("text lines put bindings before the call's fields, quote what needs quoting, and show errors by message", () => {
+    const line = renderTextLine(
+      40,
+      Date.UTC(2026, 10, 22, 14, 55, 1, 123),
+      "token request",
+      { component: "nmi" },
+      {
+        pod: "web-1",
+        resource: "https://vault.azure.net",
+        note: "two words",
+        status: 200,
+        cache: null,
+        err: new Error("refused"),
+        skipped: undefined,
+      },
+    );
+    expect(line).toBe(
+      'W1122 14:55:01.123 token request component=nmi pod=web-1 resource=https://vault.azure.net note="two words" status=200 cache=null err="refused"\n',
+    );
+  });
+
+  test("child loggers' bindings appear on their text lines, not on the parent's", () => {
+    const { lines, destination } = capture();
+    const logger = createLogger({ format: "text", verbosity: 0, destination, bindings: { component: "nmi" } });
+    logger.child({ node: "aks-1" }).info({ pod: "p" }, "from child");
+    logger.info("from parent");
+    expect(lines[0]).toMatch(/ from child component=nmi node=aks-1 pod=p\n$/);
+    expect(lines[1]).toMatch(/ from parent component=nmi\n$/);
   });
 });
 

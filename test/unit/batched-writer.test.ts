@@ -1,0 +1,64 @@
+import { describe, expect, test } from "bun:test";
+import { BatchedWriter } from "../../src/observability/batched-writer.ts";
+
+function manualWriter() {
+  const writes: string[] = [];
+  const scheduled: (() => void)[] = [];
+  const writer = new BatchedWriter(2, {
+    schedule: (flush) => scheduled.push(flush),
+    writeOut: (text) => writes.push(text),
+  });
+  const runScheduled = () => {
+    for (const flush of scheduled.splice(0)) flush();
+  };
+  return { writer, writes, scheduled, runScheduled };
+}
+
+describe("BatchedWriter", () => {
+  test("lines written in one turn of the event loop go out together, in order, when the turn ends", () => {
+    const { writer, writes, scheduled, runScheduled } = manualWriter();
+    writer.write("a\n");
+    writer.write("b\n");
+    writer.write("c\n");
+    expect(writes).toEqual([]);
+    expect(scheduled).toHaveLength(1);
+    runScheduled();
+    expect(writes).toEqual(["a\nb\nc\n"]);
+    writer.write("d\n");
+    runScheduled();
+    expect(writes).toEqual(["a\nb\nc\n", "d\n"]);
+  });
+
+  test("64 KiB waiting is written at once, without waiting for the turn to end", () => {
+    const { writer, writes } = manualWriter();
+    const line = `${"x".repeat(1023)}\n`;
+    for (let i = 0; i < 63; i++) writer.write(line);
+    expect(writes).toEqual([]);
+    writer.write(line);
+    expect(writes).toHaveLength(1);
+    expect(writes[0]?.length).toBe(64 * 1024);
+  });
+
+  test("flush writes what is waiting now, and a later scheduled flush has nothing left to write", () => {
+    const { writer, writes, runScheduled } = manualWriter();
+    writer.write("last words\n");
+    writer.flush();
+    expect(writes).toEqual(["last words\n"]);
+    runScheduled();
+    expect(writes).toEqual(["last words\n"]);
+  });
+
+  test("on a real descriptor every byte arrives, multi-byte characters included", async () => {
+    const path = `${process.env.TMPDIR ?? "/tmp"}/batched-writer-${process.pid}.log`;
+    const fd = (await import("node:fs")).openSync(path, "w");
+    const writer = new BatchedWriter(fd);
+    const lines = Array.from({ length: 2000 }, (_, i) => `line ${i} é ✓\n`);
+    for (const line of lines) writer.write(line);
+    await new Promise((resolve) => setImmediate(resolve));
+    writer.flush();
+    const fs = await import("node:fs");
+    fs.closeSync(fd);
+    expect(fs.readFileSync(path, "utf8")).toBe(lines.join(""));
+    fs.rmSync(path);
+  });
+});

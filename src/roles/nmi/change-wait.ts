@@ -28,6 +28,10 @@ export function waitForCondition<R>(
   signal?: AbortSignal,
   clock: WaitClock = wallClock,
 ): Promise<R | "aborted"> {
+  if (signal?.aborted) return Promise.resolve("aborted");
+  // Most calls are already settled (pod known, identity assigned): answer without subscribing.
+  const first = evaluate();
+  if ("done" in first) return Promise.resolve(first.done);
   return new Promise((resolve) => {
     let finished = false;
     let cancelTimer: (() => void) | null = null;

@@ -22,12 +22,17 @@ const TOKEN_LOOKALIKE = /[/\\]metadata[/\\]+identity(.*?)oauth2(.*?)token/i;
 const HOST_TOKEN_PREFIX = /^\/host\/token/;
 const INSTANCE_PREFIX = /^\/[mM][eE][tT][aA][dD][aA][tT][aA]\/instance/;
 
+// "//", "/./", "/../", or a path ending in "/." or "/..".
+const UNCLEAN_SEGMENT = /\/\/|\/\.\.?(?:\/|$)/;
+
 /**
  * The path as gorilla/mux cleans it: `.`/`..` resolved, repeated slashes collapsed, a trailing slash
  * kept. mux answers a non-clean path with a 301 to the clean one; so do we.
  */
 export function cleanPath(path: string): string {
   if (path === "") return "/";
+  // The common case (a rooted path without empty, "." or ".." segments) is already clean.
+  if (path.charCodeAt(0) === 47 && !UNCLEAN_SEGMENT.test(path)) return path;
   const rooted = path.startsWith("/") ? path : `/${path}`;
   const out: string[] = [];
   for (const segment of rooted.split("/")) {
@@ -54,7 +59,8 @@ export function decodePath(rawPath: string): string | null {
  * original matched `URL.Path`; the query string is not part of `rawPath`.
  */
 export function classifyPath(rawPath: string, options: ClassifyOptions): Route {
-  const path = decodePath(rawPath);
+  // Most paths carry no escapes; decoding them is a copy.
+  const path = rawPath.includes("%") ? decodePath(rawPath) : rawPath;
   if (path === null || path.includes("\0")) return { kind: "bad-path" };
   const cleaned = cleanPath(path);
   if (cleaned !== path) return { kind: "redirect", location: encodeURI(cleaned) };

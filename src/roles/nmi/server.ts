@@ -1,6 +1,9 @@
-// NMI's token server: one Hono app (non-strict routing) that classifies every request as the original's
-// routes did (§5.2), finds the calling pod by source IP, resolves its identity and answers in IMDS's
-// JSON shapes. Every failure is an IMDS-shaped JSON error; a malformed request is a 400, never a 500.
+// NMI's token server: one Hono app (non-strict routing, a single catch-all route) whose handler
+// classifies every request as the original's gorilla/mux routes did (§5.2: path cleaning with a 301,
+// case rules, the anti-bypass 400), finds the calling pod by source IP, resolves its identity and
+// answers in IMDS's JSON shapes. Every failure is an IMDS-shaped JSON error; a malformed request is a
+// 400, never a 500. The warm path (pod known, identity assigned, token cached) does no waiting and no
+// allocation it can avoid: it runs for every token request on the node.
 import { Hono } from "hono";
 import { getConnInfo } from "hono/bun";
 import * as v from "valibot";
@@ -31,7 +34,7 @@ import {
 } from "./ports.ts";
 import { classifyPath, hasMetadataHeader } from "./request-classifier.ts";
 import type { TokenSource } from "./token-cache.ts";
-import { hostTokenBody, podTokenBody } from "./token-json.ts";
+import { hostTokenBody, podTokenJson } from "./token-json.ts";
 import type { TokenProvider } from "./token-service.ts";
 
 export interface NmiServerConfig {
@@ -87,14 +90,13 @@ const QuerySchema = v.object({
 type TokenQuery = v.InferOutput<typeof QuerySchema>;
 
 /** First value of each parameter, as Go's Query().Get; null when a value is too long. */
-function parseQuery(url: URL): TokenQuery | null {
-  const first = (name: string) => url.searchParams.get(name) ?? "";
+function parseQuery(params: URLSearchParams): TokenQuery | null {
   const result = v.safeParse(QuerySchema, {
-    resource: first("resource"),
-    client_id: first("client_id"),
-    msi_res_id: first("msi_res_id"),
-    mi_res_id: first("mi_res_id"),
-    object_id: first("object_id"),
+    resource: params.get("resource") ?? "",
+    client_id: params.get("client_id") ?? "",
+    msi_res_id: params.get("msi_res_id") ?? "",
+    mi_res_id: params.get("mi_res_id") ?? "",
+    object_id: params.get("object_id") ?? "",
   });
   return result.success ? result.output : null;
 }
@@ -105,7 +107,10 @@ function identityRequestOf(query: TokenQuery): IdentityRequest {
 
 function headerBytes(headers: Headers): number {
   let total = 0;
-  for (const [name, value] of headers) total += name.length + value.length + 4;
+  // forEach, not for-of: no iterator and entry arrays per header on every request.
+  headers.forEach((value, name) => {
+    total += name.length + value.length + 4;
+  });
   return total;
 }
 
@@ -115,11 +120,14 @@ function errorResponse(error: ImdsError): Response {
   return new Response(JSON.stringify(error.body), { status: error.status, headers });
 }
 
+const JSON_HEADERS = { "Content-Type": "application/json; charset=utf-8" } as const;
+
 function jsonResponse(body: unknown): Response {
-  return new Response(JSON.stringify(body), {
-    status: 200,
-    headers: { "Content-Type": "application/json; charset=utf-8" },
-  });
+  return jsonTextResponse(JSON.stringify(body));
+}
+
+function jsonTextResponse(text: string): Response {
+  return new Response(text, { status: 200, headers: JSON_HEADERS });
 }
 
 /** Why a token fetch failed → the original's status: upstream answered non-200 → 403, else 503. */
@@ -149,21 +157,24 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
   const clock = deps.clock ?? wallClock;
   const maxQueryBytes = config.maxQueryBytes ?? 8192;
   const podLookupWaitMs = config.podLookupWaitMs ?? 1200;
-  const app = new Hono({ strict: false });
+  const classifyOptions = { blockInstanceMetadata: config.blockInstanceMetadata };
 
   const count = (route: NmiRoute, response: Response) => {
     deps.metrics?.requests.inc({ route, status_code: String(response.status) });
     return response;
   };
 
-  const findPod = async (ip: string, signal: AbortSignal): Promise<PodLookupResult> => {
+  /** The pod holding `ip`; waits (up to podLookupWaitMs) only when no pod has it yet. */
+  const findPod = async (ip: string, request: Request): Promise<PodLookupResult> => {
+    const known = deps.pods.byIp(ip);
+    if (known.kind !== "none") return known;
     const deadline = clock.now() + podLookupWaitMs;
     const evaluate = (): Evaluation<PodLookupResult> => {
       const result = deps.pods.byIp(ip);
       if (result.kind !== "none" || clock.now() >= deadline) return { done: result };
       return { waitUntilMs: deadline };
     };
-    const result = await waitForCondition(deps.pods, evaluate, signal, clock);
+    const result = await waitForCondition(deps.pods, evaluate, request.signal, clock);
     return result === "aborted" ? { kind: "none" } : result;
   };
 
@@ -195,9 +206,8 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     return identityNotReady(resolution.message, config.setRetryAfterHeader);
   };
 
-  const podTokenRoute = async (request: Request, remote: string): Promise<Response> => {
+  const podTokenRoute = async (request: Request, url: URL, remote: string): Promise<Response> => {
     const started = clock.now();
-    const url = new URL(request.url);
     const log: TokenRequestLog = {
       pod: "",
       namespace: "",
@@ -230,7 +240,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
       return fail(imdsError(400, ErrorText.metadataHeader));
     }
     if (!remote) return fail(imdsError(500, ErrorText.remoteAddressEmpty));
-    const query = parseQuery(url);
+    const query = parseQuery(url.searchParams);
     if (!query) return fail(imdsError(400, ErrorText.tooLarge));
     log.resource = query.resource;
     if (!query.resource) return fail(imdsError(400, ErrorText.resourceEmpty));
@@ -238,7 +248,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     const identityRequest = identityRequestOf(query);
     if (identityRequest.clientId) log.identity = redactClientId(identityRequest.clientId);
 
-    const lookup = await findPod(remote, request.signal);
+    const lookup = await findPod(remote, request);
     if (lookup.kind === "none") {
       deps.metrics?.kubernetesErrors.inc({ operation_type: "get_pod_list" });
       return fail(imdsError(500, ErrorText.podListEmpty));
@@ -265,7 +275,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
         });
         recordCache(result.source);
         log.cache = cacheLabel(result.source);
-        return finish(jsonResponse(podTokenBody(result.tokens, Date.now())));
+        return finish(jsonTextResponse(podTokenJson(result.tokens, Date.now())));
       } catch (error) {
         return fail(tokenFailure(error));
       }
@@ -279,7 +289,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
       const result = await fetchTokens(resolution.identity, resolution.record, query.resource, remote);
       recordCache(result.source);
       log.cache = cacheLabel(result.source);
-      return finish(jsonResponse(podTokenBody(result.tokens, Date.now())));
+      return finish(jsonTextResponse(podTokenJson(result.tokens, Date.now())));
     } catch (error) {
       return fail(tokenFailure(error));
     }
@@ -287,9 +297,8 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
 
   const recordCache = (source: TokenSource) => deps.metrics?.cache.inc({ result: cacheLabel(source) });
 
-  const hostTokenRoute = async (request: Request, remote: string): Promise<Response> => {
+  const hostTokenRoute = async (request: Request, url: URL, remote: string): Promise<Response> => {
     const started = clock.now();
-    const url = new URL(request.url);
     const podNamespace = request.headers.get("podns") ?? "";
     const podName = request.headers.get("podname") ?? "";
     const log: TokenRequestLog = {
@@ -322,7 +331,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
 
     if (!podNamespace || !podName) return fail(imdsError(400, ErrorText.missingPodHeaders));
     if (remote !== "127.0.0.1") return fail(imdsError(500, ErrorText.notFromHost));
-    const query = parseQuery(url);
+    const query = parseQuery(url.searchParams);
     if (!query) return fail(imdsError(400, ErrorText.tooLarge));
     if (!query.resource) return fail(imdsError(400, ErrorText.resourceEmpty));
     if (query.object_id) return fail(imdsError(400, ErrorText.objectIdUnsupported));
@@ -355,24 +364,17 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     }
   };
 
-  app.all("*", async (c) => {
-    const request = c.req.raw;
-    let remote = "";
-    try {
-      remote = normaliseRemoteAddress(getConnInfo(c).remote.address);
-    } catch {
-      remote = "";
-    }
+  const handle = async (request: Request, remote: string): Promise<Response> => {
     const url = new URL(request.url);
-    if (headerBytes(request.headers) > config.maxHeaderBytes || url.search.length > maxQueryBytes) {
+    if (url.search.length > maxQueryBytes || headerBytes(request.headers) > config.maxHeaderBytes) {
       return count("invalid", errorResponse(imdsError(400, ErrorText.tooLarge)));
     }
-    const route = classifyPath(url.pathname, { blockInstanceMetadata: config.blockInstanceMetadata });
+    const route = classifyPath(url.pathname, classifyOptions);
     switch (route.kind) {
       case "token":
-        return count("token", await podTokenRoute(request, remote));
+        return count("token", await podTokenRoute(request, url, remote));
       case "host-token":
-        return count("host_token", await hostTokenRoute(request, remote));
+        return count("host_token", await hostTokenRoute(request, url, remote));
       case "invalid-token-path":
         return count("invalid", errorResponse(imdsError(400, ErrorText.invalidRequest)));
       case "bad-path":
@@ -393,13 +395,22 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
         }
       }
     }
-  });
+  };
 
+  const app = new Hono({ strict: false });
+  app.all("*", (c) => {
+    let remote = "";
+    try {
+      remote = normaliseRemoteAddress(getConnInfo(c).remote.address);
+    } catch {
+      remote = "";
+    }
+    return handle(c.req.raw, remote);
+  });
   app.onError((error, c) => {
     deps.logError?.(error, { path: c.req.path });
     return errorResponse(imdsError(500, "internal error"));
   });
-  app.notFound(() => errorResponse(imdsError(404, "not found")));
   return app;
 }
 

@@ -40,3 +40,28 @@ export function podTokenBody(tokens: readonly Token[], nowMs: number): ImdsToken
 export function hostTokenBody(tokens: readonly Token[], clientId: string, nowMs: number) {
   return { token: imdsTokenBody(tokens[0]!, nowMs), clientid: clientId };
 }
+
+interface SerialisedBody {
+  /** The second-granular expires_in the text was built for. */
+  expiresIn: number;
+  text: string;
+}
+
+// A cached token answers thousands of requests; its JSON only changes when expires_in ticks down (once a
+// second), so the text is kept per cache entry (the entry's token array) and rebuilt only then.
+const serialised = new WeakMap<readonly Token[], SerialisedBody>();
+
+/**
+ * podTokenBody as JSON text, reusing the text built for the same token within the same second. Only
+ * single-token answers are kept; a multi-tenant answer (rare) is built every time.
+ */
+export function podTokenJson(tokens: readonly Token[], nowMs: number): string {
+  const only = tokens.length === 1 ? tokens[0] : undefined;
+  if (!only) return JSON.stringify(podTokenBody(tokens, nowMs));
+  const expiresIn = Math.max(0, Math.floor((only.expiresOnMs - nowMs) / 1000));
+  const known = serialised.get(tokens);
+  if (known && known.expiresIn === expiresIn) return known.text;
+  const text = JSON.stringify(imdsTokenBody(only, nowMs));
+  serialised.set(tokens, { expiresIn, text });
+  return text;
+}

@@ -32,6 +32,18 @@ class InformerFeed<T extends KubeObjectLike> implements ChangeFeed {
   }
 }
 
+// The store replaces a pod's object on every update, so a PodInfo made from an object stays true for it;
+// caching it saves rebuilding one on every token request.
+const podInfos = new WeakMap<Pod, PodInfo>();
+function cachedPodInfo(pod: Pod): PodInfo {
+  let info = podInfos.get(pod);
+  if (!info) {
+    info = podInfoOf(pod);
+    podInfos.set(pod, info);
+  }
+  return info;
+}
+
 export class InformerPodLookup implements PodLookup {
   readonly #pods: Informer<Pod>;
   readonly #feed: InformerFeed<Pod>;
@@ -48,12 +60,12 @@ export class InformerPodLookup implements PodLookup {
 
   byIp(ip: string): PodLookupResult {
     // The index holds Pending and Running pods only.
-    return pickCaller(this.#pods.byIndex(INDEX_POD_IP, ip).map(podInfoOf));
+    return pickCaller(this.#pods.byIndex(INDEX_POD_IP, ip).map(cachedPodInfo));
   }
 
   byName(namespace: string, name: string): PodInfo | undefined {
     const pod = this.#pods.get(namespace, name);
-    return pod ? podInfoOf(pod) : undefined;
+    return pod ? cachedPodInfo(pod) : undefined;
   }
 }
 

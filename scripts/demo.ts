@@ -64,24 +64,8 @@ interface PodSetup {
   network?: PodNetwork;
 }
 
-function rolesMissing(children: Children): string[] {
-  const missing = children
-    .exited()
-    .map((child) => /role (\w+) is not part of this build yet/.exec(child.tail(5))?.[1])
-    .filter((role): role is string => role !== undefined);
-  return [...new Set(missing)];
-}
-
 /** Fails with the child's log when one of the children died. */
 async function checkChildren(children: Children): Promise<void> {
-  if (rolesMissing(children).length > 0) {
-    // The other role's process may be about to say the same: give it a moment, then name them all.
-    await Bun.sleep(300);
-    const roles = rolesMissing(children).map((role) => role.toUpperCase());
-    throw new DemoError(
-      `${roles.join(" and ")} ${roles.length > 1 ? "roles are" : "role is"} not part of this build yet (src/roles/registry.ts has no entry); the demo needs both MIC and NMI`,
-    );
-  }
   const dead = children.exited()[0];
   if (dead) {
     throw new DemoError(

@@ -19,11 +19,6 @@ export interface NmiBinary {
   stop(): Promise<void>;
 }
 
-/** The build has no NMI role yet (the role registry refuses it). */
-export class NmiRoleMissingError extends Error {
-  readonly code = "NMI_ROLE_MISSING";
-}
-
 export { compiledBinary };
 
 /** Resident set size of a process, from /proc/<pid>/status (VmRSS, kB). */
@@ -91,7 +86,6 @@ export async function startNmiBinary(
   }
   if (child.exitCode !== null) {
     await Bun.sleep(50);
-    if (log.includes("not part of this build")) throw new NmiRoleMissingError("this build has no --role nmi yet");
     throw new Error(`nmi exited ${child.exitCode}: ${log.slice(-2000)}`);
   }
   return {

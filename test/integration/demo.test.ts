@@ -4,14 +4,10 @@
 // made (namespaces, veths, rules, 169.254.169.254) may remain, on this machine or at all, after it exits
 // — also when it is stopped with Ctrl-C. --loopback shows the mode used without root.
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { kubectlPath } from "../support/tools.ts";
 
 const root = resolve(import.meta.dir, "../..");
-const registry = readFileSync(resolve(root, "src/roles/registry.ts"), "utf8");
-const hasRole = (role: string) => new RegExp(`^\\s*${role}: \\(\\) => import\\(`, "m").test(registry);
-const rolesInBuild = hasRole("mic") && hasRole("nmi");
 const netnsCapable =
   process.getuid?.() === 0 &&
   Bun.which("ip") !== null &&
@@ -99,7 +95,7 @@ async function readUntil(stream: ReadableStream<Uint8Array>, pattern: RegExp, ti
 }
 
 describe("npm run demo", () => {
-  test.skipIf(!rolesInBuild || !netnsCapable)(
+  test.skipIf(!netnsCapable)(
     "as root: pods in network namespaces get the bound token / a refusal through NMI's iptables interception, and nothing is left behind",
     async () => {
       const { code, out } = await runDemo();
@@ -125,22 +121,18 @@ describe("npm run demo", () => {
     60_000,
   );
 
-  test.skipIf(!rolesInBuild)(
-    "--loopback: pods are loopback source addresses, and the demo says so",
-    async () => {
-      const { code, out } = await runDemo(["--loopback"]);
-      expect(out).toContain("Loopback mode (--loopback was given): pods are stood for by loopback source addresses");
-      expect(namespacesNamed(out)).toHaveLength(0);
-      expectAssignment(out);
-      expectBoundPodToken(out, "127.0.0.11");
-      expectOtherPodRefused(out, "127.0.0.12");
-      expect(out).toContain("removed the temp files");
-      expect(code).toBe(0);
-    },
-    60_000,
-  );
+  test("--loopback: pods are loopback source addresses, and the demo says so", async () => {
+    const { code, out } = await runDemo(["--loopback"]);
+    expect(out).toContain("Loopback mode (--loopback was given): pods are stood for by loopback source addresses");
+    expect(namespacesNamed(out)).toHaveLength(0);
+    expectAssignment(out);
+    expectBoundPodToken(out, "127.0.0.11");
+    expectOtherPodRefused(out, "127.0.0.12");
+    expect(out).toContain("removed the temp files");
+    expect(code).toBe(0);
+  }, 60_000);
 
-  test.skipIf(!rolesInBuild || !netnsCapable)(
+  test.skipIf(!netnsCapable)(
     "--keep: the printed kubectl and pod commands work while it runs, and Ctrl-C removes the namespaces",
     async () => {
       const child = startDemo(["--keep"]);
@@ -183,15 +175,5 @@ describe("npm run demo", () => {
       }
     },
     60_000,
-  );
-
-  test.if(!rolesInBuild)(
-    "names the missing roles while MIC or NMI is not in the build",
-    async () => {
-      const { code, out } = await runDemo();
-      expect(out).toMatch(/(MIC|NMI)( and (MIC|NMI))? roles? (is|are) not part of this build yet/);
-      expect(code).toBe(1);
-    },
-    20_000,
   );
 });

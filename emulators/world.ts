@@ -110,6 +110,13 @@ const DEFAULT_SUBSCRIPTION = "8f2d5c6e-1b3a-4c7d-9e0f-2a4b6c8d0e1f";
 const DEFAULT_RESOURCE_GROUP = "MC_pod-identity-demo_demo-aks_westus2";
 const DEFAULT_SCALE_SET = { name: "aks-nodepool1-12345678-vmss", nodes: 2 };
 const LOCATION = "westus2";
+/** What the world uses when options leave them out (the CLI's single-emulator mode lays out the same). */
+export const WORLD_DEFAULTS = {
+  subscriptionId: DEFAULT_SUBSCRIPTION,
+  resourceGroup: DEFAULT_RESOURCE_GROUP,
+  scaleSet: DEFAULT_SCALE_SET,
+  location: LOCATION,
+} as const;
 
 export async function startWorld(opts: WorldOptions = {}): Promise<World> {
   const subscriptionId = opts.subscriptionId ?? DEFAULT_SUBSCRIPTION;

@@ -95,3 +95,19 @@ export const assertionInvalid = (detail: string): AadError => ({
   code: 50027,
   message: `JWT token is invalid or malformed. ${detail}`,
 });
+
+// Transient failures, for fault injection. Shapes as AAD sends them: 503 temporarily_unavailable with
+// AADSTS90033 and 500 server_error with AADSTS90041 (both seen from login.microsoftonline.com).
+export const temporarilyUnavailable: AadError = {
+  status: 503,
+  error: "temporarily_unavailable",
+  code: 90033,
+  message: "A transient error has occurred. Please try again.",
+};
+
+export const serverError: AadError = {
+  status: 500,
+  error: "server_error",
+  code: 90041,
+  message: "A transient error has occurred. Please try again.",
+};

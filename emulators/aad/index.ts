@@ -3,6 +3,7 @@
 // certificate. Errors carry AAD's AADSTS codes and shape. msal-node needs https, a
 // knownAuthorities entry for host:port and an issuer that matches the authority (see
 // bun-stack-notes §5); `networkClientTrusting(caPem)` lets msal trust the emulator's CA in-process.
+// Tests inject failures at runtime with failNext (faults.ts) and slow every answer with setLatency.
 
 import { deterministicGuid } from "../arm/resource-id.ts";
 import { createTokenIssuer, type TokenIssuer } from "../common/jwt.ts";
@@ -19,6 +20,10 @@ import {
   tenantNotFound,
   unsupportedGrantType,
 } from "./errors.ts";
+import { type AadFaultKind, type AadFaultOptions, AadFaults } from "./faults.ts";
+
+export type { AadError } from "./errors.ts";
+export type { AadFaultKind, AadFaultOptions } from "./faults.ts";
 
 export interface AadRequest {
   method: string;
@@ -44,6 +49,16 @@ export interface AadEmulator {
   /** msal `authorityMetadata` JSON for a tenant, to skip the discovery request. */
   authorityMetadata(tenantId: string): string;
   requests(): AadRequest[];
+  /**
+   * The next token requests fail with `fault`, whatever their credentials: "invalid_client" (401,
+   * AADSTS7000215), "server_error" (500, AADSTS90041), "temporarily_unavailable" (503, AADSTS90033),
+   * "throttled" (429 + Retry-After, plain-text body) or any AadError. Discovery and keys still answer.
+   */
+  failNext(fault: AadFaultKind | AadError, opts?: AadFaultOptions): void;
+  /** Forgets faults not used up yet. */
+  clearFaults(): void;
+  /** Delays every answer by `ms` (0: none). */
+  setLatency(ms: number): void;
   stop(): Promise<void>;
 }
 
@@ -65,6 +80,8 @@ export async function startAadEmulator(
   const apps = new Map<string, App>();
   const tenants = new Set<string>();
   const log: AadRequest[] = [];
+  const faults = new AadFaults();
+  let latencyMs = 0;
   const appKey = (tenant: string, clientId: string) => `${tenant.toLowerCase()}|${clientId.toLowerCase()}`;
   let authorityHost = "";
 
@@ -105,6 +122,20 @@ export async function startAadEmulator(
     entry.grantType = grantType;
     entry.clientId = clientId;
     entry.credential = form.get("client_assertion") ? "assertion" : form.get("client_secret") ? "secret" : "none";
+    const injected = faults.take(tenant, clientId);
+    if (injected?.kind === "throttled") {
+      entry.error = "throttled";
+      return new Response("Too Many Requests", {
+        status: 429,
+        headers: { "content-type": "text/plain", "retry-after": String(injected.retryAfterSeconds) },
+      });
+    }
+    if (injected) {
+      const response = fail(injected.error);
+      if (injected.retryAfterSeconds !== undefined)
+        response.headers.set("retry-after", String(injected.retryAfterSeconds));
+      return response;
+    }
     if (!tenants.has(tenant.toLowerCase())) return fail(tenantNotFound(tenant));
     if (!grantType) return fail(missingParameter("grant_type"));
     if (grantType !== "client_credentials") return fail(unsupportedGrantType);
@@ -187,8 +218,11 @@ export async function startAadEmulator(
     hostname: host,
     port: opts.port ?? 0,
     tls: { cert: serverCert.certPem, key: serverCert.keyPem },
+    // setLatency may exceed Bun's default 10 s idle timeout, which would drop the connection.
+    idleTimeout: 0,
     async fetch(req) {
       const entry: AadRequest = { method: req.method, path: new URL(req.url).pathname, status: 0, at: Date.now() };
+      if (latencyMs > 0) await Bun.sleep(latencyMs);
       const response = await handle(req, entry);
       entry.status = response.status;
       log.push(entry);
@@ -212,6 +246,11 @@ export async function startAadEmulator(
       deterministicGuid("service-principal", appKey(tenantId, clientId)),
     authorityMetadata: (tenantId) => JSON.stringify(metadataFor(tenantId)),
     requests: () => log.map((r) => ({ ...r })),
+    failNext: (fault, faultOpts) => faults.add(fault, faultOpts),
+    clearFaults: () => faults.clear(),
+    setLatency(ms) {
+      latencyMs = Math.max(0, ms);
+    },
     async stop() {
       await server.stop(true);
     },

@@ -2,9 +2,11 @@
 // for identities the ARM emulator has on that VM / scale set, in IMDS's wire format (string
 // numbers, client_id, flat {error, error_description} JSON errors), with IMDS's request limits,
 // plus /metadata/instance. The ARM emulator can be in-process or reached by URL, so this can run
-// in another process, e.g. inside a network namespace bound to 169.254.169.254:80.
+// in another process, e.g. inside a network namespace bound to 169.254.169.254:80. Tests change its
+// behaviour at runtime: throttleNext / failNext (faults.ts) and setPropagationDelay.
 import type { ArmEmulator, ImdsView } from "../arm/index.ts";
 import { createTokenIssuer, type TokenIssuer } from "../common/jwt.ts";
+import { ImdsFaults } from "./faults.ts";
 import { createRequestLimiter } from "./request-limiter.ts";
 import { type IdentityQuery, selectIdentity } from "./select-identity.ts";
 
@@ -17,6 +19,14 @@ export interface ImdsRequest {
 export interface ImdsEmulator {
   url: string;
   requests(): ImdsRequest[];
+  /** The next `times` token requests get IMDS's 429 too_many_requests (default 1). */
+  throttleNext(times?: number): void;
+  /** The next `times` token requests get `status`: 404 or 410 (IMDS updating), 429, 500 or 503. */
+  failNext(status: 404 | 410 | 429 | 500 | 503, times?: number): void;
+  /** Forgets injected failures not used up yet. */
+  clearFaults(): void;
+  /** From now on, identities assigned less than `ms` ago answer "Identity not found". */
+  setPropagationDelay(ms: number): void;
   stop(): Promise<void>;
 }
 
@@ -45,7 +55,8 @@ export async function startImdsEmulator(opts: ImdsEmulatorOptions): Promise<Imds
     opts.issuer && "issue" in opts.issuer ? opts.issuer : await createTokenIssuer(opts.issuer ?? {});
   const limiter = createRequestLimiter(opts.limits?.perSecond ?? 20, opts.limits?.concurrent ?? 5);
   const processingMs = opts.limits?.processingMs ?? 0;
-  const propagationDelayMs = opts.propagationDelayMs ?? 0;
+  let propagationDelayMs = opts.propagationDelayMs ?? 0;
+  const faults = new ImdsFaults();
   const log: ImdsRequest[] = [];
   const cache = new Map<string, { token: string; notBefore: number; expiresOn: number; clientId: string }>();
 
@@ -161,6 +172,8 @@ export async function startImdsEmulator(opts: ImdsEmulatorOptions): Promise<Imds
     const instanceMatch = /^\/metadata\/instance(?:\/(compute|network))?$/.exec(path);
     if (!isToken && !instanceMatch) return json(404, { error: "Not found" });
     if (req.method !== "GET") return json(405, { error: "Method not allowed" });
+    const injected = isToken ? faults.take() : undefined;
+    if (injected) return json(injected.status, injected.body);
     const release = limiter.tryAcquire(Date.now());
     if (!release) return json(429, errorJson("Too many requests", "too_many_requests"));
     try {
@@ -190,6 +203,12 @@ export async function startImdsEmulator(opts: ImdsEmulatorOptions): Promise<Imds
   return {
     url: `http://${host}:${server.port}`,
     requests: () => log.map((r) => ({ ...r, query: { ...r.query } })),
+    throttleNext: (times = 1) => faults.add(429, times),
+    failNext: (status, times = 1) => faults.add(status, times),
+    clearFaults: () => faults.clear(),
+    setPropagationDelay(ms) {
+      propagationDelayMs = Math.max(0, ms);
+    },
     async stop() {
       await server.stop(true);
     },

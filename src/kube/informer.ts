@@ -36,6 +36,8 @@ export interface InformerOptions<T> {
   logger?: KubeLogger;
   /** Restart backoff after errors: starts at initialMs, doubles up to maxMs (defaults 1 s / 30 s). */
   backoff?: { initialMs?: number; maxMs?: number };
+  /** Timer seams for tests: the backoff sleep (must reject when `signal` aborts) and jitter's randomness. */
+  timers?: { sleep?: (ms: number, signal: AbortSignal) => Promise<void>; random?: () => number };
   /** Server-side watch timeout; default random 300-600 s as client-go does, to spread re-watches. */
   watchTimeoutSeconds?: number;
 }
@@ -137,6 +139,8 @@ export class Informer<T extends KubeObjectLike> {
   private async run(): Promise<void> {
     const initialMs = this.options.backoff?.initialMs ?? 1000;
     const maxMs = this.options.backoff?.maxMs ?? 30_000;
+    const sleep = this.options.timers?.sleep ?? abortableSleep;
+    const random = this.options.timers?.random ?? Math.random;
     let delayMs = initialMs;
     const signal = this.abort.signal;
     while (!signal.aborted) {
@@ -166,7 +170,7 @@ export class Informer<T extends KubeObjectLike> {
         continue;
       }
       try {
-        await abortableSleep(jitter(delayMs), signal);
+        await sleep(backoffDelay(delayMs, maxMs, random()), signal);
       } catch {
         break;
       }
@@ -332,8 +336,12 @@ function rawKey(raw: unknown): string {
   return namespace ? `${namespace}/${name}` : name;
 }
 
-function jitter(ms: number): number {
-  return ms * (0.8 + Math.random() * 0.4);
+/**
+ * The sleep before restart: the current step ±20 % (`random` in [0, 1)), never above maxMs, so
+ * replicas that failed together do not retry in lockstep. Pure.
+ */
+export function backoffDelay(stepMs: number, maxMs: number, random: number): number {
+  return Math.min(maxMs, stepMs * (0.8 + random * 0.4));
 }
 
 /** Splits a byte stream into non-empty text lines. */

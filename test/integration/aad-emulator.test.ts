@@ -1,7 +1,7 @@
 // The AAD emulator driven by the real msal-node ConfidentialClientApplication: client credentials
 // with a secret and with a certificate (client_assertion), AAD's errors for a wrong secret, an
-// unknown app and an unknown tenant, the v1 resource= endpoint, and trust via NODE_EXTRA_CA_CERTS
-// in a subprocess as well as via an in-process networkClient.
+// unknown app and an unknown tenant, the v1 resource= endpoint, trust via NODE_EXTRA_CA_CERTS
+// in a subprocess as well as via an in-process networkClient, and runtime fault injection.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -184,5 +184,91 @@ describe("AAD emulator with msal-node", () => {
     const out = (await new Response(proc.stdout).text()).trim();
     expect(await proc.exited).toBe(0);
     expect(decodeClaims(out.split("\n").at(-1) ?? "").appid).toBe(SECRET_APP);
+  });
+});
+
+/** A raw v2 client-credentials request for SECRET_APP with the right secret. */
+function tokenRequest(tenant = TENANT, clientId = SECRET_APP) {
+  return fetch(`${aad.authorityHost}/${tenant}/oauth2/v2.0/token`, {
+    method: "POST",
+    body: new URLSearchParams({
+      grant_type: "client_credentials",
+      client_id: clientId,
+      client_secret: "s3cret",
+      scope: ARM_SCOPE,
+    }),
+    tls: { ca: aad.caPem },
+  });
+}
+
+describe("AAD emulator fault injection", () => {
+  test("failNext('invalid_client') refuses the right secret with AADSTS7000215 once, then msal gets its token", async () => {
+    aad.failNext("invalid_client", { clientId: SECRET_APP });
+    const err = await failure(
+      app(SECRET_APP, { clientSecret: "s3cret" }).acquireTokenByClientCredential({ scopes: [ARM_SCOPE] }),
+    );
+    expect(err.errorCode).toBe("invalid_client");
+    expect(err.errorMessage ?? err.message).toContain("AADSTS7000215: Invalid client secret provided.");
+    const ok = await app(SECRET_APP, { clientSecret: "s3cret" }).acquireTokenByClientCredential({
+      scopes: [ARM_SCOPE],
+    });
+    expect(decodeClaims(ok?.accessToken ?? "").appid).toBe(SECRET_APP);
+  });
+
+  test("server_error (500, AADSTS90041) and temporarily_unavailable (503, AADSTS90033) in AAD's error shape, `times` in a row", async () => {
+    aad.failNext("server_error", { times: 2 });
+    aad.failNext("temporarily_unavailable", { retryAfterSeconds: 5 });
+    const answers = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await tokenRequest();
+      answers.push({ status: res.status, retryAfter: res.headers.get("retry-after"), body: await res.json() });
+    }
+    expect(answers.map((a) => a.status)).toEqual([500, 500, 503, 200]);
+    expect(answers[0]?.body).toMatchObject({ error: "server_error", error_codes: [90041] });
+    expect(String(answers[1]?.body.error_description)).toMatch(/^AADSTS90041: A transient error has occurred\./);
+    expect(answers[2]?.body).toMatchObject({ error: "temporarily_unavailable", error_codes: [90033] });
+    expect(answers.map((a) => a.retryAfter)).toEqual([null, null, "5", null]);
+  });
+
+  test("throttled: 429 with Retry-After (60 s unless given) and AAD's plain-text body, then answers again", async () => {
+    aad.failNext("throttled");
+    aad.failNext("throttled", { retryAfterSeconds: 3 });
+    const first = await tokenRequest();
+    expect(first.status).toBe(429);
+    expect(first.headers.get("retry-after")).toBe("60");
+    expect(await first.text()).toBe("Too Many Requests");
+    const second = await tokenRequest();
+    expect([second.status, second.headers.get("retry-after")]).toEqual([429, "3"]);
+    expect((await tokenRequest()).status).toBe(200);
+    expect(aad.requests().filter((r) => r.error === "throttled")).toHaveLength(2);
+  });
+
+  test("faults can target one tenant or app, take any AadError, and never touch discovery; clearFaults drops them", async () => {
+    aad.failNext("server_error", { tenant: "other-tenant" });
+    aad.failNext(
+      { status: 400, error: "invalid_request", code: 90014, message: "The request body must contain 'x'." },
+      { clientId: CERT_APP },
+    );
+    const discovery = await fetch(`${aad.authorityHost}/${TENANT}/v2.0/.well-known/openid-configuration`, {
+      tls: { ca: aad.caPem },
+    });
+    expect(discovery.status).toBe(200);
+    expect((await tokenRequest()).status).toBe(200);
+    const custom = await tokenRequest(TENANT, CERT_APP);
+    expect(custom.status).toBe(400);
+    expect(await custom.json()).toMatchObject({ error: "invalid_request", error_codes: [90014] });
+    aad.clearFaults();
+    expect(() => aad.failNext("throttled", { times: 0 })).toThrow("positive integer");
+  });
+
+  test("setLatency delays every answer", async () => {
+    aad.setLatency(150);
+    try {
+      const started = performance.now();
+      expect((await tokenRequest()).status).toBe(200);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(140);
+    } finally {
+      aad.setLatency(0);
+    }
   });
 });

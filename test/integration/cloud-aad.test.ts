@@ -130,6 +130,44 @@ describe("AAD client (msal-node)", () => {
   });
 });
 
+describe("AAD client under injected AAD faults", () => {
+  const request = {
+    tenantId: TENANT,
+    clientId: SECRET_APP,
+    credential: { kind: "secret" as const, secret: "right-secret" },
+    resource: RESOURCE,
+  };
+  // A fresh client per case: msal-node remembers a 429/5xx per app and refuses that app's requests
+  // itself for Retry-After (60 s without one), so a shared client would not ask AAD again.
+  const attempt = () =>
+    createAadClient({ caPem: aad.caPem })
+      .getTokens({ ...request, adEndpoint: aad.authorityHost })
+      .catch((e: unknown) => e);
+
+  test("a transient 503 is AadError(temporarily_unavailable, AADSTS90033); AAD's 429 with a text body is AadError(http_429)", async () => {
+    aad.failNext("temporarily_unavailable", { clientId: SECRET_APP });
+    const unavailable = await attempt();
+    expect(unavailable).toBeInstanceOf(AadError);
+    expect(unavailable).toMatchObject({ code: "temporarily_unavailable", aadsts: "AADSTS90033", tenantId: TENANT });
+
+    aad.failNext("throttled", { clientId: SECRET_APP, retryAfterSeconds: 30 });
+    const throttled = await attempt();
+    expect(throttled).toBeInstanceOf(AadError);
+    expect((throttled as AadError).code).toBe("http_429");
+    expect((throttled as AadError).message).toContain("Too Many Requests");
+  });
+
+  test("an injected invalid_client fails once with AADSTS7000215; the next request with the same secret succeeds", async () => {
+    aad.failNext("invalid_client", { clientId: SECRET_APP });
+    const client = createAadClient({ caPem: aad.caPem });
+    const call = () => client.getTokens({ ...request, adEndpoint: aad.authorityHost });
+    const error = await call().catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "invalid_client", aadsts: "AADSTS7000215" });
+    const [token] = await call();
+    expect(decodeClaims(token?.access_token ?? "").appid).toBe(SECRET_APP);
+  });
+});
+
 describe("ARM credential for a service principal (@azure/identity)", () => {
   test("ClientSecretCredential at the emulator's authority gets a token that an ARM emulator verifying AAD's signature accepts", async () => {
     const credential = createArmCredential(

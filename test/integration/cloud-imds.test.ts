@@ -35,6 +35,46 @@ afterAll(async () => {
   await arm.stop();
 });
 
+/**
+ * Runs createArmCredential(auth) with no IMDS endpoint (so @azure/identity's ManagedIdentityCredential)
+ * in a fresh process whose AZURE_POD_IDENTITY_AUTHORITY_HOST points at the emulator, and returns its token.
+ */
+async function sdkCredentialToken(
+  auth: { method: "systemAssignedIdentity" } | { method: "userAssignedIdentity"; clientId: string },
+  target: ImdsEmulator = imds,
+): Promise<{ token: string; expiresOnTimestamp: number }> {
+  const credentialsModule = resolve(import.meta.dir, "../../src/cloud/credentials.ts");
+  const script = `
+    const host = process.env.AZURE_POD_IDENTITY_AUTHORITY_HOST ?? "";
+    if (!host.startsWith("http://127.0.0.1:")) { console.error("refusing: no local IMDS"); process.exit(3); }
+    const { createArmCredential } = await import(${JSON.stringify(credentialsModule)});
+    const credential = createArmCredential(JSON.parse(process.env.ARM_AUTH), {
+      authorityHost: "https://login.microsoftonline.com/",
+    });
+    try {
+      const token = await credential.getToken("https://management.azure.com/.default");
+      console.log(JSON.stringify({ token: token.token, expiresOnTimestamp: token.expiresOnTimestamp }));
+    } catch (e) {
+      console.log(JSON.stringify({ error: e.message }));
+    }
+  `;
+  const child = Bun.spawn([process.execPath, "-e", script], {
+    cwd: resolve(import.meta.dir, "../.."),
+    env: { ...process.env, AZURE_POD_IDENTITY_AUTHORITY_HOST: target.url, ARM_AUTH: JSON.stringify(auth) },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ]);
+  if (code !== 0) throw new Error(`credential subprocess exited ${code}: ${stderr}`);
+  const result = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}");
+  if (result.error) throw new Error(result.error);
+  return result;
+}
+
 describe("getImdsToken", () => {
   test("a token for the identity chosen by client_id, numbers as strings", async () => {
     const token = await getImdsToken(
@@ -167,31 +207,7 @@ describe("managed-identity ARM credentials", () => {
   });
 
   test("@azure/identity's ManagedIdentityCredential (user-assigned) in a subprocess pointed at the emulator", async () => {
-    const credentialsModule = resolve(import.meta.dir, "../../src/cloud/credentials.ts");
-    const script = `
-      const host = process.env.AZURE_POD_IDENTITY_AUTHORITY_HOST ?? "";
-      if (!host.startsWith("http://127.0.0.1:")) { console.error("refusing: no local IMDS"); process.exit(3); }
-      const { createArmCredential } = await import(${JSON.stringify(credentialsModule)});
-      const credential = createArmCredential(
-        { method: "userAssignedIdentity", clientId: ${JSON.stringify(two.clientId)} },
-        { authorityHost: "https://login.microsoftonline.com/" },
-      );
-      const token = await credential.getToken("https://management.azure.com/.default");
-      console.log(JSON.stringify({ token: token.token, expiresOnTimestamp: token.expiresOnTimestamp }));
-    `;
-    const child = Bun.spawn([process.execPath, "-e", script], {
-      cwd: resolve(import.meta.dir, "../.."),
-      env: { ...process.env, AZURE_POD_IDENTITY_AUTHORITY_HOST: imds.url },
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const [stdout, stderr, code] = await Promise.all([
-      new Response(child.stdout).text(),
-      new Response(child.stderr).text(),
-      child.exited,
-    ]);
-    expect({ code, stderr: code === 0 ? "" : stderr }).toEqual({ code: 0, stderr: "" });
-    const { token } = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as { token: string };
+    const { token } = await sdkCredentialToken({ method: "userAssignedIdentity", clientId: two.clientId });
     const claims = decodeClaims(token);
     expect(claims.oid).toBe(two.principalId);
     expect(claims.aud).toBe("https://management.azure.com");
@@ -202,5 +218,34 @@ describe("managed-identity ARM credentials", () => {
           request.query.client_id === two.clientId && request.query.resource === "https://management.azure.com",
       );
     expect(sent?.path).toBe("/metadata/identity/oauth2/token/");
+  });
+
+  test("system-assigned through @azure/identity (no client id) gets a token naming the VM's own identity", async () => {
+    const before = imds.requests().length;
+    const { token, expiresOnTimestamp } = await sdkCredentialToken({ method: "systemAssignedIdentity" });
+    const system = arm.imdsView(VM_ID)?.system;
+    expect(system).toBeDefined();
+    const claims = decodeClaims(token);
+    // The VM has two user-assigned identities too: without a client id IMDS picks the system one.
+    expect(claims).toMatchObject({
+      oid: system?.principalId,
+      appid: system?.clientId,
+      aud: "https://management.azure.com",
+      tid: arm.tenantId,
+    });
+    expect(String(claims.xms_mirid).toLowerCase()).toBe(VM_ID.toLowerCase());
+    expect(claims.oid).not.toBe(one.principalId);
+    expect(expiresOnTimestamp).toBeGreaterThan(Date.now());
+    const sent = imds.requests().slice(before);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.query).toEqual({ "api-version": "2018-02-01", resource: "https://management.azure.com" });
+  });
+
+  test("system-assigned through @azure/identity on a VM without a system identity fails with IMDS's message", async () => {
+    const result = await sdkCredentialToken({ method: "systemAssignedIdentity" }, bareImds).catch(
+      (e: unknown) => e as Error,
+    );
+    expect(result).toBeInstanceOf(Error);
+    expect((result as Error).message).toContain("Multiple user assigned identities exist");
   });
 });

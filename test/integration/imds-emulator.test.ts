@@ -1,6 +1,6 @@
 // The IMDS emulator: token endpoint rules (Metadata header, parameters, identity selection,
-// propagation delay), IMDS's limits, /metadata/instance, the standalone process entry, and the
-// real @azure/identity ManagedIdentityCredential against it (in a subprocess whose
+// propagation delay), IMDS's limits, runtime fault injection, /metadata/instance, the standalone
+// process entry, and the real @azure/identity ManagedIdentityCredential against it (in a subprocess whose
 // AZURE_POD_IDENTITY_AUTHORITY_HOST points at the emulator, never at 169.254.169.254).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -256,6 +256,67 @@ describe("@azure/identity ManagedIdentityCredential against the IMDS emulator", 
     expect(unassigned.message).toContain("Identity not found");
     // The SDK sends the trailing-slash path; the emulator saw those requests.
     expect(imds.requests().some((r) => r.query.client_id === a.clientId && r.status === 200)).toBe(true);
+  });
+});
+
+describe("IMDS fault injection at runtime", () => {
+  test("throttleNext answers the next token requests with IMDS's 429, then serves again; /metadata/instance is untouched", async () => {
+    arm.addVm(vmId("throttled"), { systemAssigned: true });
+    const imds = await imdsFor(vmId("throttled"));
+    imds.throttleNext(2);
+    const instance = await getJson(`${imds.url}/metadata/instance?api-version=2021-02-01`);
+    expect(instance.status).toBe(200);
+    const answers = [];
+    for (let i = 0; i < 3; i++) answers.push(await getJson(tokenUrl(imds, { resource: ARM_RESOURCE })));
+    expect(answers.map((a) => a.status)).toEqual([429, 429, 200]);
+    expect(answers[0]?.body).toEqual({ error: "too_many_requests", error_description: "Too many requests" });
+  });
+
+  test("failNext gives 410 / 500 / 503 in IMDS's JSON error shape, in the order added; clearFaults drops the rest", async () => {
+    arm.addVm(vmId("flaky"), { systemAssigned: true });
+    const imds = await imdsFor(vmId("flaky"));
+    imds.failNext(410);
+    imds.failNext(500, 2);
+    imds.failNext(503);
+    const statuses = [];
+    for (let i = 0; i < 4; i++) {
+      const { status, body } = await getJson(tokenUrl(imds, { resource: ARM_RESOURCE }));
+      statuses.push(status);
+      expect(Object.keys(body).sort()).toEqual(["error", "error_description"]);
+    }
+    expect(statuses).toEqual([410, 500, 500, 503]);
+    imds.failNext(500, 5);
+    imds.clearFaults();
+    expect((await getJson(tokenUrl(imds, { resource: ARM_RESOURCE }))).status).toBe(200);
+    expect(() => imds.failNext(418 as 500)).toThrow("IMDS fault status must be one of");
+  });
+
+  test("setPropagationDelay hides identities assigned less than that long ago, from the next request on", async () => {
+    arm.addVm(vmId("propagating"));
+    const imds = await imdsFor(vmId("propagating"));
+    const a = arm.addUserAssignedIdentity(identityId("a"));
+    await assign(vmId("propagating"), [identityId("a")]);
+    const query = { resource: ARM_RESOURCE, client_id: a.clientId };
+    expect((await getJson(tokenUrl(imds, query))).status).toBe(200);
+    imds.setPropagationDelay(60_000);
+    expect(await getJson(tokenUrl(imds, query))).toEqual({
+      status: 400,
+      body: { error: "invalid_request", error_description: "Identity not found" },
+    });
+    imds.setPropagationDelay(0);
+    expect((await getJson(tokenUrl(imds, query))).status).toBe(200);
+  });
+
+  test("@azure/identity does not retry IMDS's 429: getToken fails at once naming it; the next call succeeds", async () => {
+    arm.addVm(vmId("sdk-throttled"), { systemAssigned: true });
+    const imds = await imdsFor(vmId("sdk-throttled"));
+    imds.throttleNext(1);
+    const throttled = await sdkGetToken(imds, {});
+    expect(throttled.token).toBeUndefined();
+    expect(throttled.message).toContain("too_many_requests");
+    const result = await sdkGetToken(imds, {});
+    expect(decodeClaims(result.token ?? "").xms_mirid).toBe(vmId("sdk-throttled"));
+    expect(imds.requests().map((r) => r.status)).toEqual([429, 200]);
   });
 });
 

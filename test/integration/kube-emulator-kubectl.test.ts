@@ -1,5 +1,6 @@
 // Real kubectl 1.34 against the https Kubernetes emulator (client-certificate kubeconfig): CRD from
-// YAML, custom resources and pods through create/get/list/label/patch/watch/delete.
+// YAML, custom resources and pods through create/get/list/label/patch/watch/delete, including
+// `--watch-only --output-watch-events` on AzureIdentities (table rows for ADDED, MODIFIED, DELETED).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -136,6 +137,60 @@ describe("kubectl against the https emulator", () => {
         seen += new TextDecoder().decode(value);
       }
       expect(seen).toContain("pod/watched");
+    } finally {
+      proc.kill();
+      await proc.exited;
+    }
+  });
+
+  test("kubectl get azureidentities --watch-only --output-watch-events shows an add, an update and a delete", async () => {
+    const AI = "aadpodidentity.k8s.io/v1";
+    const watchCount = () =>
+      emu.requests().filter((r) => r.path.includes("/azureidentities?") && r.path.includes("watch=true")).length;
+    const before = watchCount();
+    const proc = Bun.spawn(
+      [kubectlPath(), "--kubeconfig", kubeconfig, "get", "azureidentities", "--watch-only", "--output-watch-events"],
+      { stdout: "pipe", stderr: "pipe" },
+    );
+    const reader = proc.stdout.getReader();
+    let seen = "";
+    const until = async (pattern: RegExp) => {
+      const deadline = Date.now() + 10_000;
+      while (!pattern.test(seen)) {
+        if (Date.now() > deadline) throw new Error(`kubectl printed no ${pattern} within 10 s; got:\n${seen}`);
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`kubectl exited before ${pattern}; got:\n${seen}`);
+        seen += new TextDecoder().decode(value);
+      }
+    };
+    try {
+      for (let i = 0; i < 200 && watchCount() === before; i++) await Bun.sleep(25);
+      expect(watchCount()).toBeGreaterThan(before);
+      emu.create({
+        apiVersion: AI,
+        kind: "AzureIdentity",
+        metadata: { name: "watched-identity", namespace: "default" },
+        spec: {
+          type: 0,
+          resourceID: "/subscriptions/s/resourcegroups/r/providers/x/y/watched",
+          clientID: "33333333-3333-3333-3333-333333333333",
+        },
+      });
+      await until(/ADDED\s+watched-identity\s+0\s+33333333-3333-3333-3333-333333333333/);
+      emu.patch(AI, "AzureIdentity", "default", "watched-identity", {
+        spec: { clientID: "44444444-4444-4444-4444-444444444444" },
+      });
+      await until(/MODIFIED\s+watched-identity\s+0\s+44444444-4444-4444-4444-444444444444/);
+      emu.remove(AI, "AzureIdentity", "default", "watched-identity");
+      await until(/DELETED\s+watched-identity\s+0\s+44444444-4444-4444-4444-444444444444/);
+      // Only the events after the watch started, in order, under one header.
+      const lines = seen.trim().split("\n");
+      expect(lines[0]).toMatch(/^EVENT\s+NAME\s+TYPE\s+CLIENTID\s+AGE$/);
+      expect(lines.slice(1).map((line) => line.split(/\s+/).slice(0, 2).join(" "))).toEqual([
+        "ADDED watched-identity",
+        "MODIFIED watched-identity",
+        "DELETED watched-identity",
+      ]);
     } finally {
       proc.kill();
       await proc.exited;

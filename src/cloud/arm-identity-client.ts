@@ -1,6 +1,6 @@
 // Reads and changes the user-assigned identities of one VM or VMSS through @azure/arm-compute.
-// GET, plan the delta PATCHes (identity-patch.ts), send them one after another, each waiting for its
-// long-running operation. SDK retries are off by default: the caller owns retry policy (MIC honours
+// GET (or take the caller's fresh read), plan the delta PATCHes (identity-patch.ts), send them one
+// after another, each waiting for its long-running operation. SDK retries are off by default: the caller owns retry policy (MIC honours
 // Retry-After per scale set). Every failure surfaces as a typed ArmError (arm-errors.ts).
 //
 // http endpoints (emulators) work: the client then allows insecure connections and replaces the SDK's
@@ -49,17 +49,26 @@ export interface ArmCallOptions {
   signal?: AbortSignal;
 }
 
+export interface UpdateIdentitiesOptions extends ArmCallOptions {
+  /**
+   * The target's identity as the caller last read it (or as the previous update left it): the PATCHes
+   * are built from it and no GET is sent. Without it the target is read first.
+   */
+  current?: ArmIdentityState;
+}
+
 export interface ArmIdentityClient {
   getIdentity(target: ArmTarget, options?: ArmCallOptions): Promise<ArmIdentityState>;
   /**
-   * Applies add/remove to the target's user-assigned identities. Neither GET nor PATCH when both lists
-   * are empty. Throws ArmResourceDeletingError for a resource being deleted, and the typed ArmError of
-   * the first failing call otherwise (earlier chunks stay applied; GET again to see what landed).
+   * Applies add/remove to the target's user-assigned identities: a GET (unless `current` is given),
+   * then the PATCHes. Neither GET nor PATCH when both lists are empty. Throws ArmResourceDeletingError
+   * for a resource being deleted, and the typed ArmError of the first failing call otherwise (earlier
+   * chunks stay applied; GET again to see what landed).
    */
   updateIdentities(
     target: ArmTarget,
     change: IdentityChange,
-    options?: ArmCallOptions,
+    options?: UpdateIdentitiesOptions,
   ): Promise<UpdateIdentitiesResult>;
 }
 
@@ -229,7 +238,7 @@ export function createArmIdentityClient(options: ArmIdentityClientOptions): ArmI
       if (change.add.length === 0 && change.remove.length === 0) {
         return { patches: 0 };
       }
-      const current = await read(target, callOptions.signal);
+      const current = callOptions.current ?? (await read(target, callOptions.signal));
       if (current.provisioningState?.toLowerCase() === "deleting") {
         throw new ArmResourceDeletingError(
           `${target.kind === "vmss" ? "VMSS" : "VM"} ${target.resourceGroup}/${target.name} is being deleted; its identities are left alone`,

@@ -2,9 +2,12 @@
 // every retry period, give up leadership at once when no renewal succeeded within the renew deadline,
 // and on a clean stop write the lease back with no holder so a standby takes over at once.
 // The decision itself is the pure `decideLease`; this file only reads, writes and keeps time.
+// Becoming leader is also recorded as an Event on the Lease, as client-go's LeaseLock does (Normal,
+// reason "LeaderElection", "<identity> became leader").
 import * as v from "valibot";
 import type { KubeClient } from "./client.ts";
 import { isConflict, isNotFound, KubeApiError } from "./errors.ts";
+import type { EventType, InvolvedObject } from "./event-aggregation.ts";
 import {
   decideLease,
   formatMicroTime,
@@ -36,12 +39,17 @@ export interface LeaderElectionOptions {
   /** Called whenever the observed holder changes to a (non-empty) identity, ours included. */
   onNewLeader?: (identity: string) => void;
   logger?: KubeLogger;
+  /** Where leadership events go (the role's EventRecorder); none are recorded without it. */
+  events?: { event(object: InvolvedObject, type: EventType, reason: string, message: string): void };
   /** Clocks, for tests: monotonic ms and wall-clock ms. */
   clock?: { now(): number; wallNow(): number };
 }
 
+/** client-go's reason for leader election events. */
+export const LEADER_ELECTION_REASON = "LeaderElection";
+
 const LeaseSchema = v.looseObject({
-  metadata: v.looseObject({ resourceVersion: v.optional(v.string()) }),
+  metadata: v.looseObject({ resourceVersion: v.optional(v.string()), uid: v.optional(v.string()) }),
   spec: v.optional(
     v.looseObject({
       holderIdentity: v.optional(v.nullable(v.string())),
@@ -175,6 +183,7 @@ export class LeaderElector {
       this.leading = true;
       this.leadership = new AbortController();
       this.log.info({ lease: this.options.name, identity: this.options.identity }, "became leader");
+      this.safely(() => this.recordEvent("became leader"));
       this.safely(() => this.options.onStartedLeading?.(this.leadership!.signal));
     }
     this.clearDeadline();
@@ -185,6 +194,22 @@ export class LeaderElector {
         this.loseLeadership("failed to renew the lease within the renew deadline");
       },
       Math.max(0, remaining),
+    );
+  }
+
+  private recordEvent(what: string): void {
+    const uid = this.lastLease?.metadata.uid;
+    this.options.events?.event(
+      {
+        apiVersion: "coordination.k8s.io/v1",
+        kind: "Lease",
+        namespace: this.options.namespace,
+        name: this.options.name,
+        ...(uid ? { uid } : {}),
+      },
+      "Normal",
+      LEADER_ELECTION_REASON,
+      `${this.options.identity} ${what}`,
     );
   }
 

@@ -1,7 +1,8 @@
 // Two or three compiled MIC processes sharing one Lease: the standby answers "Not Active"; SIGKILL
 // of the leader hands over within the lease duration and the new leader converges without removing
 // an identity a pod needs; SIGTERM releases the lease so a standby takes over at once; a leader cut
-// off from the API server answers 503, stops leading and writes nothing until it leads again.
+// off from the API server answers 503, stops leading and writes nothing until it leads again. Each
+// new leader records client-go's Normal "LeaderElection" event ("<identity> became leader") on the Lease.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startWorld, type World } from "../../emulators/world.ts";
 import { compiledBinary, type MicProcess, metricValue, startMic } from "../support/mic-process.ts";
@@ -28,6 +29,22 @@ const onScaleSet = (identity: string) =>
     .armIdentitiesOf(NODE0)
     .map((id) => id.toLowerCase())
     .includes(world.identity(identity).resourceId.toLowerCase());
+
+/** Messages of the "LeaderElection" events on the Lease (source component aadpodidentity.k8s.io). */
+const leaderEvents = () =>
+  world.kube
+    .list("v1", "Event", "default")
+    .filter(
+      (e) =>
+        e.reason === "LeaderElection" &&
+        e.type === "Normal" &&
+        e.involvedObject?.kind === "Lease" &&
+        e.involvedObject?.apiVersion === "coordination.k8s.io/v1" &&
+        e.involvedObject?.namespace === "default" &&
+        e.involvedObject?.name === "aad-pod-identity-mic" &&
+        e.source?.component === "aadpodidentity.k8s.io",
+    )
+    .map((e) => e.message as string);
 
 async function mic(instance: string): Promise<MicProcess> {
   const started = await startMic(world, binary, { instance, leaseDuration: `${LEASE_SECONDS}s` });
@@ -71,6 +88,11 @@ describe("MIC leader election (compiled binaries)", () => {
     await world.waitFor(() => statusOf("pod-before") === "Assigned", 10_000, "pod-before Assigned");
     expect(metricValue(await b.metrics(), "aadpodidentity_mic_leader")).toBe(0);
     expect(metricValue(await a.metrics(), "aadpodidentity_mic_leader")).toBe(1);
+    await world.waitFor(() => leaderEvents().length > 0, 5_000, "LeaderElection event");
+    expect(leaderEvents()).toEqual(["mic-a became leader"]);
+    const lease = world.kube.get("coordination.k8s.io/v1", "Lease", "default", "aad-pod-identity-mic");
+    const event = world.kube.list("v1", "Event", "default").find((e) => e.reason === "LeaderElection");
+    expect(event?.involvedObject?.uid).toBe(lease?.metadata.uid);
   }, 20_000);
 
   test("SIGKILL of the leader: the standby takes over within the lease and converges, keeping needed identities", async () => {
@@ -97,6 +119,7 @@ describe("MIC leader election (compiled binaries)", () => {
     expect(onScaleSet("during-crash")).toBe(true);
     expect(statusOf("pod-before")).toBe("Assigned");
     expect((await b.health())?.body).toBe("Active");
+    await world.waitFor(() => leaderEvents().includes("mic-b became leader"), 5_000, "mic-b LeaderElection event");
   }, 20_000);
 
   test("SIGTERM releases the lease: a standby takes over well before the lease would expire", async () => {

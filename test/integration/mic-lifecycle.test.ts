@@ -1,8 +1,9 @@
-// The compiled MIC against the emulated world: a pod's identity is assigned on its scale set and its
-// record goes Created → Assigned; deleting the pod removes the identity only after the grace period
-// and only when no other pod on the scale set needs it; identities MIC does not own (assigned by a
-// user, or immutable) are never removed; a deleted node's records go without ARM calls; an identity
-// removed by hand in ARM is put back by the drift reconcile.
+// The compiled MIC against the emulated world: a pod's identity is assigned on its scale set with one
+// GET and one PATCH, and its record goes Created → Assigned; deleting the pod makes the record
+// Unassigned at once and removes the identity only after the grace period and only when no other pod
+// on the scale set needs it; identities MIC does not own (assigned by a user, even one a pod used, or
+// immutable) are never removed; a deleted node's records go without ARM calls; an identity removed by
+// hand in ARM is put back by the drift reconcile.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startWorld, type World } from "../../emulators/world.ts";
 import {
@@ -76,6 +77,7 @@ describe("MIC lifecycle (compiled binary)", () => {
   test("a pod's record goes Created → Assigned and its identity appears on the scale set", async () => {
     bind("app");
     const seen: string[] = [];
+    const callsBefore = world.arm.calls().length;
     createPod("app-pod", NODE0, "app");
     await world.waitFor(
       () => {
@@ -88,6 +90,19 @@ describe("MIC lifecycle (compiled binary)", () => {
     );
     expect(seen).toEqual(["Created", "Assigned"]);
     expect(onNode(NODE0, "app")).toBe(true);
+    // One GET, then one PATCH built from it; after the PATCH only its long-running operation's polls
+    // and final read (later GETs would be drift passes, which need an Assigned record first).
+    const scaleSet = world.node(NODE0).computeResourceId.toLowerCase();
+    const calls = world.arm
+      .calls()
+      .slice(callsBefore)
+      .map((c) =>
+        c.resourceId?.toLowerCase() === scaleSet ? c.method : /\/operations\//.test(c.path) ? "poll" : "other",
+      );
+    const patchAt = calls.indexOf("PATCH");
+    expect(calls.slice(0, patchAt)).toEqual(["GET"]);
+    expect(calls.filter((c) => c === "PATCH")).toHaveLength(1);
+    expect(calls[patchAt + 1]).toBe("poll");
     const record = recordsOf("app-pod")[0];
     expect(record?.spec.nodename).toBe(NODE0);
     expect(record?.metadata.labels?.nodename).toBe(NODE0);
@@ -120,9 +135,13 @@ describe("MIC lifecycle (compiled binary)", () => {
     ).toBeGreaterThanOrEqual(1);
   }, 20_000);
 
-  test("deleting the pod removes its identity from the scale set, not before the grace period", async () => {
+  test("deleting the pod makes its record Unassigned at once and removes its identity after the grace period", async () => {
     const deletedAt = Date.now();
     deletePod("app-pod");
+    // NMI must stop serving the pod's identity now, not once the grace period and the PATCH are over.
+    await world.waitFor(() => statusOf("app-pod") === "Unassigned", 10_000, "app-pod Unassigned");
+    expect(Date.now() - deletedAt).toBeLessThan(1000);
+    expect(onNode(NODE0, "app")).toBe(true);
     await world.waitFor(() => recordsOf("app-pod").length === 0 && !onNode(NODE0, "app"), 10_000, "app removed");
     const removals = patchesTo(NODE0, deletedAt);
     expect(removals.length).toBeGreaterThanOrEqual(1);
@@ -155,6 +174,23 @@ describe("MIC lifecycle (compiled binary)", () => {
     await Bun.sleep(2500);
     expect(onNode(NODE0, "immutable")).toBe(true);
     expect(onNode(NODE0, "user-owned")).toBe(true);
+  }, 20_000);
+
+  test("a pre-existing user identity that a pod also used stays when the pod goes", async () => {
+    bind("user-owned");
+    const since = Date.now();
+    createPod("user-owned-pod", NODE1, "user-owned");
+    await world.waitFor(() => statusOf("user-owned-pod") === "Assigned", 10_000, "user-owned-pod Assigned");
+    // Already on the scale set: nothing to PATCH, and the record says the identity is the user's.
+    expect(recordsOf("user-owned-pod")[0]?.metadata.annotations).toMatchObject({
+      "aadpodidentity.k8s.io/preexisting-on-target": "true",
+    });
+    deletePod("user-owned-pod");
+    await world.waitFor(() => recordsOf("user-owned-pod").length === 0, 10_000, "user-owned-pod record deleted");
+    // Past the grace period (1 s) and a drift pass: still there, and MIC never PATCHed the scale set.
+    await Bun.sleep(2500);
+    expect(onNode(NODE0, "user-owned")).toBe(true);
+    expect(patchesTo(NODE0, since)).toEqual([]);
   }, 20_000);
 
   test("an identity removed by hand in ARM is put back by the drift reconcile", async () => {

@@ -49,13 +49,10 @@ class FakeArm implements ArmIdentityPort {
     this.calls.push({ op: "get", key: target.key, at: Date.now() });
     await sleep(this.latencyMs);
     this.maybeThrottle(target);
-    return {
-      userAssignedIdentities: [...(this.identities.get(target.key) ?? [])],
-      provisioningState: this.provisioningState.get(target.key) ?? "Succeeded",
-    };
+    return this.state(target);
   }
 
-  async updateIdentities(target: ArmTarget, delta: IdentityDelta): Promise<void> {
+  async updateIdentities(target: ArmTarget, delta: IdentityDelta): Promise<TargetIdentities> {
     this.calls.push({
       op: "patch",
       key: target.key,
@@ -78,6 +75,16 @@ class FakeArm implements ArmIdentityPort {
     const next = (this.identities.get(target.key) ?? []).filter((id) => !removed.has(id.toLowerCase()));
     for (const id of delta.add) if (!next.some((x) => x.toLowerCase() === id.toLowerCase())) next.push(id);
     this.identities.set(target.key, next);
+    return this.state(target);
+  }
+
+  private state(target: ArmTarget): TargetIdentities {
+    const ids = [...(this.identities.get(target.key) ?? [])];
+    return {
+      userAssignedIdentities: ids,
+      type: ids.length > 0 ? "UserAssigned" : "None",
+      provisioningState: this.provisioningState.get(target.key) ?? "Succeeded",
+    };
   }
 
   has(key: string, id: string): boolean {
@@ -297,9 +304,46 @@ describe("MIC controller", () => {
       return patchStatus(ns, name, status);
     };
     mic.deletePod("default", "web");
+    // NMI stops serving the record at once; the identity stays for the grace period.
+    await waitFor(() => store.statuses()["default/web-default-id1"] === "Unassigned", "Unassigned");
+    expect(arm.has(vmKey("rg", "vm-a"), rid("id1"))).toBe(true);
+    expect(arm.patches()).toHaveLength(1);
     await waitFor(() => !store.objects.has("default/web-default-id1"), "record deleted");
     expect(arm.has(vmKey("rg", "vm-a"), rid("id1"))).toBe(false);
     expect(statuses).toEqual(["Unassigned"]);
+  });
+
+  test("a reloaded cloud config's cluster identity is never removed, even when its removal was already pending", async () => {
+    const { mic, arm, store } = harness({ unassignGracePeriodMs: 150 });
+    mic.upsertIdentity(identity("cluster", "client-cluster"));
+    mic.upsertBinding(binding("b1", "cluster", "s"));
+    mic.upsertNode({ name: "vm-a", providerId: vmProvider("rg", "vm-a") });
+    mic.start();
+    mic.upsertPod(pod("web", "vm-a", "s"));
+    await waitFor(() => store.statuses()["default/web-default-cluster"] === "Assigned", "Assigned");
+    mic.deletePod("default", "web");
+    await waitFor(() => store.statuses()["default/web-default-cluster"] === "Unassigned", "Unassigned");
+    // azure.json now names it as the cluster identity (userAssignedIdentityID), in another case.
+    mic.setCloudSettings({ immutableClientIds: ["CLIENT-CLUSTER"] });
+    await waitFor(() => store.objects.size === 0, "record deleted");
+    await sleep(300);
+    await mic.idle();
+    expect(arm.has(vmKey("rg", "vm-a"), rid("cluster"))).toBe(true);
+    expect(arm.patches().every((c) => c.delta?.remove.length === 0)).toBe(true);
+  });
+
+  test("a reloaded cloud config's scope addresses nodes without a providerID from then on", async () => {
+    const { mic, arm, store } = harness({ fallbackScope: { subscriptionId: "sub", resourceGroup: "rg-a" } });
+    mic.upsertIdentity(identity("id1"));
+    mic.upsertBinding(binding("b1", "id1", "s"));
+    mic.upsertNode({ name: "vm-x" });
+    mic.start();
+    mic.upsertPod(pod("web", "vm-x", "s"));
+    await waitFor(() => store.statuses()["default/web-default-id1"] === "Assigned", "Assigned");
+    expect(arm.has(vmKey("rg-a", "vm-x"), rid("id1"))).toBe(true);
+    mic.setCloudSettings({ immutableClientIds: [], fallbackScope: { subscriptionId: "sub", resourceGroup: "rg-b" } });
+    await waitFor(() => arm.has(vmKey("rg-b", "vm-x"), rid("id1")), "identity on the VM of the new scope");
+    expect(store.statuses()["default/web-default-id1"]).toBe("Assigned");
   });
 
   test("identities ARM refuses stay Created with a Warning naming ARM's reason, the others are Assigned, and the refused one is retried with backoff", async () => {

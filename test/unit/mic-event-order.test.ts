@@ -41,14 +41,23 @@ class MemoryArm implements ArmIdentityPort {
   readonly identities = new Map<string, Set<string>>();
   async getIdentity(target: ArmTarget): Promise<TargetIdentities> {
     await Promise.resolve();
-    return { userAssignedIdentities: [...(this.identities.get(target.key) ?? [])], provisioningState: "Succeeded" };
+    return this.state(target);
   }
-  async updateIdentities(target: ArmTarget, delta: IdentityDelta): Promise<void> {
+  async updateIdentities(target: ArmTarget, delta: IdentityDelta): Promise<TargetIdentities> {
     await Promise.resolve();
     const set = this.identities.get(target.key) ?? new Set<string>();
     for (const id of delta.remove) set.delete(id.toLowerCase());
     for (const id of delta.add) set.add(id.toLowerCase());
     this.identities.set(target.key, set);
+    return this.state(target);
+  }
+  private state(target: ArmTarget): TargetIdentities {
+    const ids = [...(this.identities.get(target.key) ?? [])];
+    return {
+      userAssignedIdentities: ids,
+      type: ids.length > 0 ? "UserAssigned" : "None",
+      provisioningState: "Succeeded",
+    };
   }
 }
 

@@ -3,7 +3,6 @@ import fc from "fast-check";
 import type { AzureAssignedIdentity } from "../../src/kube/crds.ts";
 import { computeDesiredState, type DesiredAssignment, type PodInfo } from "../../src/roles/mic/desired-state.ts";
 import {
-  isEmptyPlan,
   type PendingRemoval,
   PREEXISTING_ANNOTATION,
   planTarget,
@@ -100,7 +99,13 @@ function apply(world: World, plan: TargetPlan): World {
   return { arm, records, pending: plan.pending };
 }
 
+/** Nothing to write and nothing to change on ARM. */
+const isEmptyPlan = (plan: TargetPlan) =>
+  plan.before.length + plan.add.length + plan.remove.length + plan.after.length === 0;
+
 const lowerSet = (ids: readonly string[]) => new Set(ids.map((i) => i.toLowerCase()));
+const statusesOf = (world: World) =>
+  Object.fromEntries([...world.records].map(([key, r]) => [key, r.status?.status ?? ""]).sort());
 
 describe("plan for one VM / VMSS", () => {
   test("new pod: record created as Created, identity added, then Assigned once ARM confirms", () => {
@@ -136,16 +141,117 @@ describe("plan for one VM / VMSS", () => {
     expect(plan.before[0]?.record.status?.status).toBe("Assigned");
   });
 
-  test("pod deleted: removal waits the grace period, then identity removed and record Unassigned → deleted", () => {
+  test("pod deleted: record Unassigned at once, identity removed after the grace period, then record deleted", () => {
     let world: World = { arm: [], records: new Map(), pending: [] };
     world = apply(world, planTarget(inputFor(world, desiredFor([pod("job-1", "n1", "id1")]), 0)));
     const early = planTarget(inputFor(world, [], 1000));
-    expect(isEmptyPlan(early)).toBe(true);
+    expect(early.before).toEqual([expect.objectContaining({ kind: "status", status: "Unassigned" })]);
+    expect(early.add).toEqual([]);
+    expect(early.remove).toEqual([]);
+    expect(early.after).toEqual([]);
     expect(early.wakeAt).toBe(1000 + GRACE);
     world = apply(world, early);
+    expect(statusesOf(world)).toEqual({ "default/job-1-ns-id1": "Unassigned" });
+    // Nothing more to write while the grace period runs.
+    expect(isEmptyPlan(planTarget(inputFor(world, [], 2000)))).toBe(true);
     const due = planTarget(inputFor(world, [], 1000 + GRACE));
+    expect(due.before).toEqual([]);
     expect(due.remove.map((r) => r.resourceId)).toEqual([rid("id1")]);
-    expect(due.after[0]?.write).toMatchObject({ kind: "delete", unassign: true });
+    expect(due.after).toEqual([
+      {
+        requires: { op: "remove", resourceId: rid("id1").toLowerCase() },
+        write: expect.objectContaining({ kind: "delete" }),
+      },
+    ]);
+    world = apply(world, due);
+    expect(world.records.size).toBe(0);
+    expect(world.arm).toEqual([]);
+  });
+
+  test("label change: the old record is Unassigned in the first plan and deleted once the grace removal is done", () => {
+    let world: World = { arm: [], records: new Map(), pending: [] };
+    world = apply(world, planTarget(inputFor(world, desiredFor([pod("web", "n1", "id1")]), 0)));
+    expect(statusesOf(world)).toEqual({ "default/web-ns-id1": "Assigned" });
+    const relabelled = desiredFor([pod("web", "n1", "id2")]);
+    const first = planTarget(inputFor(world, relabelled, 1000));
+    expect(first.before.map((w) => [w.kind, recordKey(w.record), w.kind === "status" ? w.status : ""]).sort()).toEqual([
+      ["create", "default/web-ns-id2", ""],
+      ["status", "default/web-ns-id1", "Unassigned"],
+    ]);
+    expect(first.add).toEqual([rid("id2")]);
+    expect(first.remove).toEqual([]);
+    world = apply(world, first);
+    expect(statusesOf(world)).toEqual({ "default/web-ns-id1": "Unassigned", "default/web-ns-id2": "Assigned" });
+    expect(isEmptyPlan(planTarget(inputFor(world, relabelled, 2000)))).toBe(true);
+    const due = planTarget(inputFor(world, relabelled, 1000 + GRACE));
+    expect(due.remove.map((r) => r.resourceId)).toEqual([rid("id1")]);
+    expect(due.after.map((c) => [c.write.kind, recordKey(c.write.record)])).toEqual([["delete", "default/web-ns-id1"]]);
+    world = apply(world, due);
+    expect(statusesOf(world)).toEqual({ "default/web-ns-id2": "Assigned" });
+    expect(lowerSet(world.arm)).toEqual(lowerSet([rid("id2")]));
+  });
+
+  test("Job re-run within the grace period: no ARM change, the old run's Unassigned record is deleted", () => {
+    let world: World = { arm: [], records: new Map(), pending: [] };
+    world = apply(world, planTarget(inputFor(world, desiredFor([pod("job-1", "n1", "id1")]), 0)));
+    // The first run completes (completed pods are not desired): its record stops granting at once.
+    const completed = planTarget(inputFor(world, [], 1000));
+    expect(completed.add).toEqual([]);
+    expect(completed.remove).toEqual([]);
+    world = apply(world, completed);
+    expect(statusesOf(world)).toEqual({ "default/job-1-ns-id1": "Unassigned" });
+    const rerun = desiredFor([pod("job-2", "n1", "id1")]);
+    const plan = planTarget(inputFor(world, rerun, 5000));
+    expect(plan.add).toEqual([]);
+    expect(plan.remove).toEqual([]);
+    expect(plan.after).toEqual([]);
+    expect(plan.pending).toEqual([]);
+    expect(plan.before.map((w) => [w.kind, recordKey(w.record)]).sort()).toEqual([
+      ["create", "default/job-2-ns-id1"],
+      ["delete", "default/job-1-ns-id1"],
+    ]);
+    world = apply(world, plan);
+    expect(statusesOf(world)).toEqual({ "default/job-2-ns-id1": "Assigned" });
+    // Not mistaken for user-owned: once the second run goes too, the identity is removed.
+    world = apply(world, planTarget(inputFor(world, [], 6000)));
+    expect(planTarget(inputFor(world, [], 6000 + GRACE)).remove.map((r) => r.resourceId)).toEqual([rid("id1")]);
+  });
+
+  test("an Unassigned record never keeps its identity, but still marks it MIC-owned after a failover", () => {
+    let world: World = { arm: [], records: new Map(), pending: [] };
+    world = apply(world, planTarget(inputFor(world, desiredFor([pod("a", "n1", "id1")]), 0)));
+    world = apply(world, planTarget(inputFor(world, [], 1000)));
+    expect(statusesOf(world)).toEqual({ "default/a-ns-id1": "Unassigned" });
+    // A new leader: no memory, only the records and ARM.
+    world = { ...world, pending: [] };
+    const takeover = planTarget(inputFor(world, [], 50_000));
+    expect(isEmptyPlan(takeover)).toBe(true);
+    expect(takeover.pending).toEqual([{ resourceId: rid("id1"), clientId: "c1", since: 50_000, preexisting: false }]);
+    world = apply(world, takeover);
+    const due = planTarget(inputFor(world, [], 50_000 + GRACE));
+    expect(due.remove.map((r) => r.resourceId)).toEqual([rid("id1")]);
+    expect(apply(world, due).records.size).toBe(0);
+  });
+
+  test("a pod that needs its identity again within the grace period gets its Unassigned record back as Assigned, no ARM change", () => {
+    let world: World = { arm: [], records: new Map(), pending: [] };
+    const desired = desiredFor([pod("a", "n1", "id1")]);
+    world = apply(world, planTarget(inputFor(world, desired, 0)));
+    world = apply(world, planTarget(inputFor(world, [], 1000)));
+    const back = planTarget(inputFor(world, desired, 2000));
+    expect(back.before).toEqual([expect.objectContaining({ kind: "status", status: "Assigned" })]);
+    expect(back.add).toEqual([]);
+    expect(back.remove).toEqual([]);
+    expect(back.pending).toEqual([]);
+  });
+
+  test("without an ARM read a record no longer desired still stops granting", () => {
+    let world: World = { arm: [], records: new Map(), pending: [] };
+    world = apply(world, planTarget(inputFor(world, desiredFor([pod("a", "n1", "id1")]), 0)));
+    const plan = planTarget(inputFor(world, [], 1000, { arm: undefined }));
+    expect(plan.before).toEqual([expect.objectContaining({ kind: "status", status: "Unassigned" })]);
+    expect(plan.remove).toEqual([]);
+    expect(plan.pending).toEqual([]);
   });
 
   test("Job pod replaced within the grace period: no unassign, no reassign, old record deleted", () => {
@@ -168,7 +274,7 @@ describe("plan for one VM / VMSS", () => {
     expect(world.arm).toHaveLength(1);
     const plan = planTarget(inputFor(world, desiredFor([pod("b", "n2", "shared-b")]), 1_000_000));
     expect(plan.remove).toEqual([]);
-    expect(plan.before).toEqual([expect.objectContaining({ kind: "delete", unassign: false })]);
+    expect(plan.before).toEqual([expect.objectContaining({ kind: "delete" })]);
   });
 
   test("immutable identities are never removed, their records are deleted", () => {
@@ -326,6 +432,9 @@ describe("plan for one VM / VMSS", () => {
             if (userFirst) expect(r.resourceId.toLowerCase()).not.toBe(USER_OWNED.toLowerCase());
           }
           world = apply(world, plan);
+          // No record outside the desired set is left granting (Assigned) or waiting (Created).
+          const desiredKeys = new Set(desired.map((d) => d.key));
+          for (const [key, r] of world.records) if (!desiredKeys.has(key)) expect(r.status?.status).toBe("Unassigned");
           const again = planTarget(inputFor(world, desired, now));
           expect(isEmptyPlan(again)).toBe(true);
           expect(again.pending).toEqual(world.pending);

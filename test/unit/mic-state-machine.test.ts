@@ -1,21 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import {
-  bindingAppliedMessage,
-  canTransition,
-  EventReason,
-  isAssigned,
-  statusPatch,
-} from "../../src/roles/mic/state-machine.ts";
+import { bindingAppliedMessage, EventReason, isAssigned, statusPatch } from "../../src/roles/mic/state-machine.ts";
 
 describe("AzureAssignedIdentity lifecycle", () => {
-  test("Created → Assigned → Unassigned; a new record starts Created or Assigned, never Unassigned", () => {
-    expect(canTransition(undefined, "Created")).toBe(true);
-    expect(canTransition(undefined, "Unassigned")).toBe(false);
-    expect(canTransition("Created", "Assigned")).toBe(true);
-    expect(canTransition("Assigned", "Unassigned")).toBe(true);
-    expect(canTransition("Unassigned", "Unassigned")).toBe(false);
-  });
-
   test("the legacy empty status counts as Assigned", () => {
     expect(isAssigned("")).toBe(true);
     expect(isAssigned("Assigned")).toBe(true);

@@ -7,12 +7,13 @@ import {
   ArmResourceDeletingError,
   ArmThrottledError,
 } from "../../src/cloud/arm-errors.ts";
+import { parseAzureConfigText, resolveCloudConfig } from "../../src/cloud/cloud-config.ts";
 import { parseCommandLine } from "../../src/config/index.ts";
 import { KubeApiError } from "../../src/kube/errors.ts";
 import { parseNode, parsePod } from "../../src/kube/objects.ts";
 import { ApiReachability, isConnectivityFailure } from "../../src/roles/mic/wiring/api-reachability.ts";
-import { armFailureFromError } from "../../src/roles/mic/wiring/arm-adapter.ts";
-import { cloudEnvironment } from "../../src/roles/mic/wiring/cloud.ts";
+import { armFailureFromError, armIdentityStateOf, targetIdentitiesOf } from "../../src/roles/mic/wiring/arm-adapter.ts";
+import { cloudEnvironment, micCloudSettings } from "../../src/roles/mic/wiring/cloud.ts";
 import { healthAnswer } from "../../src/roles/mic/wiring/health.ts";
 import { nodeInfoOf, podInfoOf } from "../../src/roles/mic/wiring/kube-mapping.ts";
 
@@ -91,6 +92,51 @@ describe("object mapping", () => {
     const node = parseNode({ metadata: { name: "n" }, spec: { providerID: "azure:///x" } });
     if (!node.ok) throw new Error("fixture must parse");
     expect(nodeInfoOf(node.value)).toEqual({ name: "n", providerId: "azure:///x" });
+  });
+
+  test("the cloud config's cluster identity joins --immutable-user-msis and its scope is the fallback scope", () => {
+    const config = resolveCloudConfig(
+      parseAzureConfigText(
+        JSON.stringify({
+          cloud: "AzurePublicCloud",
+          tenantId: "t",
+          aadClientId: "a",
+          aadClientSecret: "s",
+          subscriptionId: "sub",
+          resourceGroup: "rg",
+          userAssignedIdentityID: "cluster-client-id",
+        }),
+      ),
+      "file",
+    );
+    expect(micCloudSettings(["imm-1"], config)).toEqual({
+      immutableClientIds: ["imm-1", "cluster-client-id"],
+      fallbackScope: { subscriptionId: "sub", resourceGroup: "rg" },
+    });
+    expect(micCloudSettings([], { ...config, userAssignedIdentityID: "", resourceGroup: "" })).toEqual({
+      immutableClientIds: [],
+      fallbackScope: undefined,
+    });
+  });
+
+  test("ARM's identity block and the port's view of it convert both ways, keeping the identity type", () => {
+    const id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/x";
+    const view = targetIdentitiesOf({
+      type: "SystemAssigned, UserAssigned",
+      principalId: "p",
+      userAssignedIdentities: { [id]: { clientId: "c", principalId: "q" } },
+      provisioningState: "Succeeded",
+    });
+    expect(view).toEqual({
+      userAssignedIdentities: [id],
+      type: "SystemAssigned, UserAssigned",
+      provisioningState: "Succeeded",
+    });
+    expect(armIdentityStateOf(view)).toEqual({
+      type: "SystemAssigned, UserAssigned",
+      userAssignedIdentities: { [id]: {} },
+      provisioningState: "Succeeded",
+    });
   });
 
   test("the parsed cloud environment turns back into the admin-secret variables the cloud layer reads", () => {

@@ -1,6 +1,8 @@
-// One run of one VM / VMSS: read what ARM has, plan, write records, PATCH the deltas (≤150 per
-// request, one after another, each awaiting its long-running operation), then confirm records.
-// Everything that decides is in plan.ts and retry-policy.ts; this file only sequences I/O.
+// One run of one VM / VMSS: read what ARM has (one GET), plan, write records, PATCH the deltas (≤150
+// per request, additions first, one after another, each awaiting its long-running operation and built
+// from that read as the PATCHes before it left it), then confirm records. When ARM cannot be read, the
+// writes that need no ARM still happen. Everything that decides is in plan.ts and retry-policy.ts;
+// this file only sequences I/O.
 import { API_VERSION, type AssignedState, type AzureAssignedIdentity, IdentityType } from "../../kube/crds.ts";
 import type { Clock } from "./clock.ts";
 import type { DesiredAssignment } from "./desired-state.ts";
@@ -15,6 +17,7 @@ import {
   MAX_IDENTITIES_PER_PATCH,
   type ObjectReference,
   type RecordStorePort,
+  type TargetIdentities,
 } from "./ports.ts";
 import { mapLimit } from "./rate-limiter.ts";
 import {
@@ -130,22 +133,37 @@ interface DeltaResult {
   patches: number;
 }
 
-/** PATCHes the deltas in chunks, dropping identities ARM refuses and retrying the rest (§4.6). */
-async function applyDelta(deps: WorkerDeps, target: ArmTarget, add: string[], remove: string[]): Promise<DeltaResult> {
+/**
+ * PATCHes the deltas in chunks, dropping identities ARM refuses and retrying the rest (§4.6). Each PATCH
+ * is built against `read` (this run's GET) as updated by the PATCHes before it: one GET per run.
+ */
+async function applyDelta(
+  deps: WorkerDeps,
+  target: ArmTarget,
+  read: TargetIdentities,
+  add: string[],
+  remove: string[],
+): Promise<DeltaResult> {
   const result: DeltaResult = { added: new Set(), removed: new Set(), refused: new Map(), patches: 0 };
+  // Additions first: no chunk in between leaves a UserAssigned target without user identities.
   const items = [
-    ...remove.map((id) => ({ id, op: "remove" as const })),
     ...add.map((id) => ({ id, op: "add" as const })),
+    ...remove.map((id) => ({ id, op: "remove" as const })),
   ];
+  let current = read;
   for (let start = 0; start < items.length; start += MAX_IDENTITIES_PER_PATCH) {
     let chunk = items.slice(start, start + MAX_IDENTITIES_PER_PATCH);
     for (let attempt = 0; chunk.length > 0; attempt++) {
       try {
         result.patches++;
-        await deps.arm.updateIdentities(target, {
-          add: chunk.filter((i) => i.op === "add").map((i) => i.id),
-          remove: chunk.filter((i) => i.op === "remove").map((i) => i.id),
-        });
+        current = await deps.arm.updateIdentities(
+          target,
+          {
+            add: chunk.filter((i) => i.op === "add").map((i) => i.id),
+            remove: chunk.filter((i) => i.op === "remove").map((i) => i.id),
+          },
+          current,
+        );
         for (const i of chunk) (i.op === "add" ? result.added : result.removed).add(lower(i.id));
         break;
       } catch (error) {
@@ -193,7 +211,6 @@ async function runWrites(
         await deps.records.patchStatus(namespace, name, write.status);
         return;
       case "delete":
-        if (write.unassign) await deps.records.patchStatus(namespace, name, "Unassigned");
         await deps.records.delete(namespace, name);
         released.push(recordKey(record));
         return;
@@ -255,47 +272,58 @@ export async function reconcileTarget(
   const now = clock.now();
   const target = snapshot.target;
   const useArm = needsArm(snapshot, memory);
-  if (useArm && !mayCall(memory.retry, now)) return { retryAt: memory.retry.notBefore, released: [], patches: 0 };
 
   // Forget backoffs of identities this target no longer wants.
   const wanted = new Set(snapshot.desired.map((d) => lower(d.resourceId)));
   for (const id of memory.refused.keys()) if (!wanted.has(id)) memory.refused.delete(id);
   const blockedAdds = new Set([...memory.refused].filter(([, b]) => b.until > now).map(([id]) => id));
 
-  let arm: string[] | undefined;
-  if (useArm && target) {
+  const planWith = (arm: readonly string[] | undefined) =>
+    planTarget({
+      desired: snapshot.desired,
+      current: snapshot.current,
+      desiredElsewhere: snapshot.desiredElsewhere,
+      existsElsewhere: snapshot.existsElsewhere,
+      arm,
+      pending: memory.pending,
+      blockedAdds,
+      immutableClientIds: options.immutableClientIds,
+      now,
+      graceMs: options.graceMs,
+    });
+  const nodeOf = (r: AzureAssignedIdentity) => r.spec.nodename;
+
+  let read: TargetIdentities | undefined;
+  let failure: ArmFailure | undefined;
+  if (useArm && target && mayCall(memory.retry, now)) {
     try {
-      const info = await deps.arm.getIdentity(target);
-      if (/^deleting$/i.test(info.provisioningState ?? "")) {
-        return failRun(deps, memory, { kind: "deleting", message: `${target.key} is being deleted` }, target);
+      read = await deps.arm.getIdentity(target);
+      if (/^deleting$/i.test(read.provisioningState ?? "")) {
+        failure = { kind: "deleting", message: `${target.key} is being deleted` };
+        read = undefined;
       }
-      arm = info.userAssignedIdentities;
     } catch (error) {
-      return failRun(deps, memory, armFailureOf(error), target);
+      failure = armFailureOf(error);
     }
   }
+  if (useArm && target && !read) {
+    // ARM cannot be read now (backoff, failure, Deleting): still do what needs no ARM, so records no
+    // longer desired stop granting and service-principal records are not held up. Memory is kept.
+    const offline = await runWrites(deps, planWith(undefined).before, nodeOf);
+    let retryAt = failure ? failRun(deps, memory, failure, target) : memory.retry.notBefore;
+    if (offline.failed.size > 0) retryAt = Math.min(retryAt, clock.now() + options.targetBackoff.baseMs);
+    return { retryAt, released: offline.released, patches: 0 };
+  }
 
-  const plan = planTarget({
-    desired: snapshot.desired,
-    current: snapshot.current,
-    desiredElsewhere: snapshot.desiredElsewhere,
-    existsElsewhere: snapshot.existsElsewhere,
-    arm,
-    pending: memory.pending,
-    blockedAdds,
-    immutableClientIds: options.immutableClientIds,
-    now,
-    graceMs: options.graceMs,
-  });
-
-  const nodeOf = (r: AzureAssignedIdentity) => r.spec.nodename;
+  const plan = planWith(read?.userAssignedIdentities);
   const before = await runWrites(deps, plan.before, nodeOf);
 
   let delta: DeltaResult = { added: new Set(), removed: new Set(), refused: new Map(), patches: 0 };
-  if (target && (plan.add.length > 0 || plan.remove.length > 0)) {
+  if (target && read && (plan.add.length > 0 || plan.remove.length > 0)) {
     delta = await applyDelta(
       deps,
       target,
+      read,
       plan.add,
       plan.remove.map((r) => r.resourceId),
     );
@@ -347,8 +375,7 @@ export async function reconcileTarget(
   };
   for (const backoff of memory.refused.values()) consider(backoff.until);
   if (delta.failure && target) {
-    const failed = failRun(deps, memory, delta.failure, target);
-    consider(failed.retryAt);
+    consider(failRun(deps, memory, delta.failure, target));
   } else if (delta.refused.size > 0 && plan.remove.some((r) => delta.refused.has(lower(r.resourceId)))) {
     memory.retry = afterTransientFailure(memory.retry, later, options.targetBackoff, deps.random);
     consider(memory.retry.notBefore);
@@ -359,7 +386,8 @@ export async function reconcileTarget(
   return { retryAt, released: [...before.released, ...afterResult.released], patches: delta.patches };
 }
 
-function failRun(deps: WorkerDeps, memory: TargetMemory, failure: ArmFailure, target: ArmTarget): RunResult {
+/** Backs the target off after an ARM failure; returns when it may be called again. */
+function failRun(deps: WorkerDeps, memory: TargetMemory, failure: ArmFailure, target: ArmTarget): number {
   const now = deps.clock.now();
   memory.retry =
     failure.kind === "throttled"
@@ -371,7 +399,7 @@ function failRun(deps: WorkerDeps, memory: TargetMemory, failure: ArmFailure, ta
     message: failure.message,
     retryAt: new Date(memory.retry.notBefore).toISOString(),
   });
-  return { retryAt: memory.retry.notBefore, released: [], patches: 0 };
+  return memory.retry.notBefore;
 }
 
 /** Records of a node that is gone: deleted without any ARM call, as aad-pod-identity did (§4.2 step 6). */

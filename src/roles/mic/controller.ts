@@ -38,17 +38,21 @@ import { type RateLimiter, tokenBucket } from "./rate-limiter.ts";
 import { type BackoffOptions, DEFAULT_BACKOFF } from "./retry-policy.ts";
 import { isAssigned } from "./state-machine.ts";
 
-export interface MicControllerOptions {
-  forceNamespaced: boolean;
+/** What the cloud config decides; azure.json can change while MIC runs (setCloudSettings). */
+export interface CloudSettings {
   /** --immutable-user-msis plus the cluster identity (azure.json userAssignedIdentityID); any case. */
   immutableClientIds: readonly string[];
   /** Subscription and resource group from the cloud config: only for nodes without a usable providerID. */
   fallbackScope?: ArmScope | undefined;
+}
+
+export interface MicControllerOptions extends CloudSettings {
+  forceNamespaced: boolean;
   /** --unassign-grace-period (default 30 s). */
   unassignGracePeriodMs?: number;
   /** --createDeleteBatch (default 20). */
   createDeleteBatch?: number;
-  /** --clientQps (default 5): API-server writes per second (and burst). 0 disables the limit. */
+  /** --clientQps (default 50): API-server writes per second (and burst). 0 disables the limit. */
   clientQps?: number;
   /** --update-user-msi-max-retry (default 2). */
   updateUserMsiMaxRetry?: number;
@@ -125,6 +129,15 @@ function desiredSignature(d: DesiredAssignment): string {
 
 const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
 
+const lowerSet = (ids: readonly string[]) => new Set(ids.filter(Boolean).map((id) => id.toLowerCase()));
+
+function sameSettings(a: CloudSettings, b: CloudSettings): boolean {
+  const ids = (s: CloudSettings) => [...lowerSet(s.immutableClientIds)].sort().join(",");
+  const scope = (s: CloudSettings) =>
+    `${s.fallbackScope?.subscriptionId ?? ""}/${s.fallbackScope?.resourceGroup ?? ""}`;
+  return ids(a) === ids(b) && scope(a) === scope(b);
+}
+
 export class MicController {
   private readonly pods = new Map<string, PodInfo>();
   private readonly podSignatures = new Map<string, string>();
@@ -150,8 +163,8 @@ export class MicController {
   private readonly log: LogPort;
   private readonly deps: WorkerDeps;
   private readonly writeLimiter: RateLimiter;
-  private readonly options: Required<Omit<MicControllerOptions, "fallbackScope" | "immutableClientIds">> &
-    Pick<MicControllerOptions, "fallbackScope">;
+  private readonly options: Required<Omit<MicControllerOptions, keyof CloudSettings>>;
+  private fallbackScope: ArmScope | undefined;
   private started = false;
   private recomputeScheduled = false;
   private recomputeNeeded = false;
@@ -164,10 +177,9 @@ export class MicController {
     this.log = ports.log ?? silentLog;
     this.options = {
       forceNamespaced: options.forceNamespaced,
-      fallbackScope: options.fallbackScope,
       unassignGracePeriodMs: options.unassignGracePeriodMs ?? 30_000,
       createDeleteBatch: options.createDeleteBatch ?? 20,
-      clientQps: options.clientQps ?? 5,
+      clientQps: options.clientQps ?? 50,
       updateUserMsiMaxRetry: options.updateUserMsiMaxRetry ?? 2,
       updateUserMsiRetryIntervalMs: options.updateUserMsiRetryIntervalMs ?? 1_000,
       identityAssignmentReconcileIntervalMs: options.identityAssignmentReconcileIntervalMs ?? 3 * 60_000,
@@ -177,13 +189,14 @@ export class MicController {
       identityBackoff: options.identityBackoff ?? DEFAULT_BACKOFF,
       maxConcurrentTargets: options.maxConcurrentTargets ?? Number.POSITIVE_INFINITY,
     };
+    this.fallbackScope = options.fallbackScope;
     this.writeLimiter = tokenBucket(this.options.clientQps, this.options.clientQps, this.clock);
     const workerOptions: WorkerOptions = {
       graceMs: this.options.unassignGracePeriodMs,
       createDeleteBatch: this.options.createDeleteBatch,
       updateUserMsiMaxRetry: this.options.updateUserMsiMaxRetry,
       updateUserMsiRetryIntervalMs: this.options.updateUserMsiRetryIntervalMs,
-      immutableClientIds: new Set(options.immutableClientIds.filter(Boolean).map((id) => id.toLowerCase())),
+      immutableClientIds: lowerSet(options.immutableClientIds),
       targetBackoff: this.options.targetBackoff,
       identityBackoff: this.options.identityBackoff,
     };
@@ -308,6 +321,22 @@ export class MicController {
     this.every(this.options.syncRetryDurationMs, () => this.fullPass());
   }
 
+  /**
+   * A reloaded cloud config: the immutable set (the cluster identity may have changed) and the fallback
+   * scope take effect for every later decision, and every target is planned again with them.
+   */
+  setCloudSettings(settings: CloudSettings): void {
+    const current = {
+      immutableClientIds: [...this.deps.options.immutableClientIds],
+      fallbackScope: this.fallbackScope,
+    };
+    if (sameSettings(current, settings)) return;
+    this.deps.options = { ...this.deps.options, immutableClientIds: lowerSet(settings.immutableClientIds) };
+    this.fallbackScope = settings.fallbackScope;
+    this.nodeTargets.clear();
+    if (this.started) this.fullPass();
+  }
+
   stop(): void {
     this.started = false;
     for (const cancel of this.cancelTimers) cancel();
@@ -416,7 +445,7 @@ export class MicController {
     if (cached) return cached;
     const node = this.nodes.get(nodeName);
     if (!node) return undefined;
-    const target = nodeTarget(node, this.options.fallbackScope);
+    const target = nodeTarget(node, this.fallbackScope);
     const resolved = { key: target?.key ?? UNRESOLVED_PREFIX + nodeName, target };
     this.nodeTargets.set(nodeName, resolved);
     return resolved;

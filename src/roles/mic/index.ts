@@ -24,7 +24,7 @@ import { MicController } from "./controller.ts";
 import type { EventPort, LogPort } from "./ports.ts";
 import { ApiReachability } from "./wiring/api-reachability.ts";
 import { armIdentityPort } from "./wiring/arm-adapter.ts";
-import { type MicCloud, openMicCloud } from "./wiring/cloud.ts";
+import { type MicCloud, micCloudSettings, openMicCloud } from "./wiring/cloud.ts";
 import { startHealthServer } from "./wiring/health.ts";
 import { MicInformers } from "./wiring/informer-bridge.ts";
 import { createMicMetrics } from "./wiring/mic-metrics.ts";
@@ -72,25 +72,24 @@ export const run: RoleRunner<MicConfig> = async (config, ctx) => {
     createKubeClient(kubeConfig, { userAgent: agent, rateLimit: { qps: config.clientQps } }),
   );
 
+  // The leader's controller, told when azure.json changes (cluster identity, fallback scope).
+  let controller: MicController | undefined;
   let cloud: MicCloud;
   try {
     cloud = await openMicCloud({
       path: config.cloudconfig,
       env: config.cloudEnv,
       userAgentPrefix: agent,
-      onReload: () => log.info({ path: config.cloudconfig }, "cloud config changed; ARM client re-created"),
+      onReload: (next) => {
+        log.info({ path: config.cloudconfig }, "cloud config changed; ARM client re-created");
+        controller?.setCloudSettings(micCloudSettings(config.immutableUserMsis, next));
+      },
       onError: (error) => log.error({ path: config.cloudconfig, err: error.message }, "cloud config reload failed"),
     });
   } catch (error) {
     log.error({ err: describe(error) }, "cannot initialise the cloud provider");
     return 1;
   }
-  const cloudConfig = cloud.config();
-  const immutableClientIds = [...config.immutableUserMsis, cloudConfig.userAssignedIdentityID].filter(Boolean);
-  const fallbackScope =
-    cloudConfig.subscriptionId && cloudConfig.resourceGroup
-      ? { subscriptionId: cloudConfig.subscriptionId, resourceGroup: cloudConfig.resourceGroup }
-      : undefined;
 
   const events = new EventRecorder({ client: eventClient, component: EVENT_COMPONENT, logger: log });
   let active = false;
@@ -139,11 +138,11 @@ export const run: RoleRunner<MicConfig> = async (config, ctx) => {
         );
       },
     };
-    const controller = new MicController(
+    const term = new MicController(
       {
         forceNamespaced: config.forceNamespaced,
-        immutableClientIds,
-        fallbackScope,
+        // From the config as it is now: it may have been reloaded since start.
+        ...micCloudSettings(config.immutableUserMsis, cloud.config()),
         unassignGracePeriodMs: config.unassignGracePeriodMs,
         createDeleteBatch: config.createDeleteBatch,
         clientQps: config.clientQps,
@@ -160,9 +159,10 @@ export const run: RoleRunner<MicConfig> = async (config, ctx) => {
         onRunFinished: (_key, durationMs) => metrics.observeRun(durationMs / 1000),
       },
     );
-    informers.attach(controller);
-    controller.start();
-    metrics.setQueueDepthSource(() => controller.queueDepths());
+    informers.attach(term);
+    term.start();
+    controller = term;
+    metrics.setQueueDepthSource(() => term.queueDepths());
     active = true;
     log.info("MIC controller started on the leader");
     leadership.addEventListener(
@@ -170,7 +170,8 @@ export const run: RoleRunner<MicConfig> = async (config, ctx) => {
       () => {
         active = false;
         informers.detach();
-        controller.stop();
+        term.stop();
+        if (controller === term) controller = undefined;
         metrics.setQueueDepthSource(undefined);
         log.warn({ reason: describe(leadership.reason) }, "controller stopped: no longer the leader");
       },
@@ -185,6 +186,7 @@ export const run: RoleRunner<MicConfig> = async (config, ctx) => {
     identity: config.leaderElectionInstance,
     leaseDurationMs: config.leaderElectionDurationMs,
     logger: log,
+    events,
     onStartedLeading: (leadership) => void lead(leadership),
     onStoppedLeading: () => metrics.setLeader(false),
     onNewLeader: (holder) => log.info({ leader: holder }, "new leader observed"),

@@ -10,6 +10,11 @@
 //   no record of MIC refers to (extras found on the target are never touched).
 // - A removal waits graceMs after the identity stopped being needed, so a pod replaced by a rollout
 //   or the next run of a Job costs neither an unassign nor a reassign.
+// - A record no longer desired is never left Assigned: it is deleted at once when its identity stays
+//   on the target, otherwise it goes Unassigned at once (NMI stops serving it) and is kept, with its
+//   finalizer, until the identity is removed from ARM (then deleted) or is needed again (then deleted).
+//   An Unassigned record never makes an identity "needed", but it still says "MIC put this identity
+//   here", so the removal happens later even after a MIC failover.
 // - Applying a plan and planning again gives an empty plan.
 //
 // User-owned identities. When MIC writes a record for an identity that ARM already shows on the
@@ -69,8 +74,7 @@ export type RecordWrite =
   | { kind: "create"; record: AzureAssignedIdentity; desired: DesiredAssignment }
   | { kind: "update"; record: AzureAssignedIdentity; desired: DesiredAssignment }
   | { kind: "status"; record: AzureAssignedIdentity; status: AssignedState; desired?: DesiredAssignment }
-  /** `unassign`: patch the status to Unassigned first (the identity was removed from ARM). */
-  | { kind: "delete"; record: AzureAssignedIdentity; unassign: boolean };
+  | { kind: "delete"; record: AzureAssignedIdentity };
 
 /** A write that runs after the ARM PATCH, only if the change it depends on went through. */
 export interface ConditionalWrite {
@@ -99,10 +103,6 @@ export function recordKey(record: AzureAssignedIdentity): string {
 }
 
 const lower = (value: string) => value.toLowerCase();
-
-export function isEmptyPlan(plan: TargetPlan): boolean {
-  return plan.before.length + plan.add.length + plan.remove.length + plan.after.length === 0;
-}
 
 /**
  * What a record says about its identity: type, client ID, and the resource ID as written ("" when
@@ -207,10 +207,6 @@ export function isPreexisting(record: AzureAssignedIdentity): boolean {
   return record.metadata.annotations?.[PREEXISTING_ANNOTATION] === "true";
 }
 
-function withStatus(record: AzureAssignedIdentity, status: AssignedState): AzureAssignedIdentity {
-  return { ...record, status: { ...(record.status ?? {}), status } };
-}
-
 /** Of two spellings of one ID (ARM IDs are case-insensitive), the one that sorts first: order-independent. */
 function firstSpelling(known: string | undefined, seen: string): string {
   return known === undefined || seen < known ? seen : known;
@@ -292,6 +288,11 @@ export function planTarget(input: TargetPlanInput): TargetPlan {
   const blockedAdds = new Set([...input.blockedAdds].map(lower));
 
   const currentByKey = new Map(input.current.map((r) => [recordKey(r), r]));
+  // A record kept while its identity's removal is pending stops granting at once (NMI serves only Assigned).
+  const unassign = (record: AzureAssignedIdentity) => {
+    if (record.status?.status !== AssignedState.Unassigned)
+      plan.before.push({ kind: "status", record, status: AssignedState.Unassigned });
+  };
 
   for (const d of input.desired) {
     const existing = currentByKey.get(d.key);
@@ -354,14 +355,18 @@ export function planTarget(input: TargetPlanInput): TargetPlan {
     if (desiredKeys.has(key)) continue;
     const { resourceId, clientId } = recordIdentity(record);
     if (!resourceId) {
-      plan.before.push({ kind: "delete", record, unassign: false });
+      plan.before.push({ kind: "delete", record });
       continue;
     }
-    if (!armKnown) continue;
+    if (!armKnown) {
+      // Whether the identity stays cannot be told without ARM, but the record must stop granting now.
+      unassign(record);
+      continue;
+    }
     const c = candidate(resourceId, clientId);
     if (input.desiredElsewhere(key)) {
       // Moving to another target: release the record now, keep the removal in memory.
-      plan.before.push({ kind: "delete", record, unassign: false });
+      plan.before.push({ kind: "delete", record });
     } else {
       c.records.push(record);
     }
@@ -384,7 +389,7 @@ export function planTarget(input: TargetPlanInput): TargetPlan {
     const keep = needed || immutableId || c.preexisting || (armKnown && !onArm.has(id));
     if (keep) {
       // Nothing to take off ARM: the records can go now.
-      for (const record of c.records) plan.before.push({ kind: "delete", record, unassign: false });
+      for (const record of c.records) plan.before.push({ kind: "delete", record });
       // MIC put this identity here and a record that needs it is not written yet (it is waiting, e.g.
       // for a pod moving in from another target): once these records are gone nothing would say so,
       // and the identity would look user-owned and never be removed. Memory carries it until then.
@@ -393,6 +398,7 @@ export function planTarget(input: TargetPlanInput): TargetPlan {
       continue;
     }
     if (!armKnown) continue;
+    for (const record of c.records) unassign(record);
     const due = c.since + graceMs;
     if (now < due) {
       plan.pending.push({ resourceId: c.resourceId, clientId: c.clientId, since: c.since, preexisting: false });
@@ -401,10 +407,7 @@ export function planTarget(input: TargetPlanInput): TargetPlan {
     }
     plan.remove.push({ resourceId: c.resourceId, clientId: c.clientId, since: c.since, preexisting: false });
     for (const record of c.records)
-      plan.after.push({
-        requires: { op: "remove", resourceId: id },
-        write: { kind: "delete", record: withStatus(record, AssignedState.Unassigned), unassign: true },
-      });
+      plan.after.push({ requires: { op: "remove", resourceId: id }, write: { kind: "delete", record } });
   }
 
   plan.add = [...adds.values()];

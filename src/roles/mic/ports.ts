@@ -9,6 +9,8 @@ export const MAX_IDENTITIES_PER_PATCH = 150;
 export interface TargetIdentities {
   /** ARM IDs of the user-assigned identities on the VM / VMSS model, as ARM spells them. */
   userAssignedIdentities: string[];
+  /** identity.type as ARM reports it ("None" without an identity block); a PATCH must keep SystemAssigned. */
+  type: string;
   /** ARM provisioningState; "Deleting" makes MIC leave the target alone. */
   provisioningState?: string | undefined;
 }
@@ -47,8 +49,12 @@ export function armFailureOf(error: unknown): ArmFailure {
 
 export interface ArmIdentityPort {
   getIdentity(target: ArmTarget): Promise<TargetIdentities>;
-  /** One PATCH of the identity deltas only; resolves once the long-running operation is done. */
-  updateIdentities(target: ArmTarget, delta: IdentityDelta): Promise<void>;
+  /**
+   * One PATCH of the identity deltas only, built against `current` (what this run read, or what the
+   * previous PATCH left) without reading the target again. Resolves once the long-running operation is
+   * done, with the target's identities as ARM reports them then.
+   */
+  updateIdentities(target: ArmTarget, delta: IdentityDelta, current: TargetIdentities): Promise<TargetIdentities>;
 }
 
 /**

@@ -1,13 +1,13 @@
 // Lifecycle of an AzureAssignedIdentity record and the events that go with it (§3.3, §4.8):
 //   (none) → Created (record written, ARM not confirmed) → Assigned (ARM confirmed)
-//          → Unassigned (ARM removal done) → deleted.
+//          → Unassigned (no longer desired; its identity's removal is pending) → deleted.
 // A record whose identity needs no ARM change is written directly in its final state, and a record
 // whose identity stays on the target (still used, immutable, user-owned) is deleted without passing
 // Unassigned: fewer API writes (§9.21), same meaning for NMI, which only serves Assigned records.
+// A record waiting for its identity's removal (grace period, ARM retries) is Unassigned, never
+// Assigned: aad-pod-identity kept granting it until the PATCH was done.
 // The legacy empty status of records written before aad-pod-identity v1.5 counts as Assigned.
 import { type AssignedState, AssignedState as State } from "../../kube/crds.ts";
-
-export type EventType = "Normal" | "Warning";
 
 export const EventReason = {
   BindingApplied: "binding applied",
@@ -20,24 +20,6 @@ export const EventReason = {
 /** True when NMI may serve the record: confirmed on the VM / VMSS (or legacy, which meant the same). */
 export function isAssigned(status: AssignedState | undefined): boolean {
   return status === State.Assigned || status === State.Legacy || status === undefined;
-}
-
-/** The status a record moves to once ARM has (or does not need) its identity. */
-export function statusOnArmConfirmed(): AssignedState {
-  return State.Assigned;
-}
-
-const ALLOWED: Record<string, readonly AssignedState[]> = {
-  none: [State.Created, State.Assigned],
-  [State.Legacy]: [State.Created, State.Assigned, State.Unassigned],
-  [State.Created]: [State.Created, State.Assigned, State.Unassigned],
-  [State.Assigned]: [State.Created, State.Assigned, State.Unassigned],
-  [State.Unassigned]: [State.Created, State.Assigned],
-};
-
-/** Whether MIC may move a record from `from` (undefined: no record yet) to `to`. */
-export function canTransition(from: AssignedState | undefined, to: AssignedState): boolean {
-  return (ALLOWED[from === undefined ? "none" : from] ?? []).includes(to);
 }
 
 /** JSON patch for /status/status: the CRD has no status subresource (§3). */

@@ -8,7 +8,7 @@ import {
   ArmThrottledError,
   ArmError as CloudArmError,
 } from "../../../cloud/arm-errors.ts";
-import type { ArmIdentityClient } from "../../../cloud/arm-identity-client.ts";
+import type { ArmIdentityClient, ArmIdentityState } from "../../../cloud/arm-identity-client.ts";
 import type { ArmTarget } from "../node-target.ts";
 import {
   type ArmFailure,
@@ -57,6 +57,25 @@ export interface ArmAdapterOptions {
   metrics: MicMetrics;
 }
 
+/** The port's view of ARM's identity block. Pure. */
+export function targetIdentitiesOf(state: ArmIdentityState): TargetIdentities {
+  return {
+    userAssignedIdentities: Object.keys(state.userAssignedIdentities),
+    type: state.type,
+    provisioningState: state.provisioningState,
+  };
+}
+
+/** Back to the client's shape, so a PATCH is built from what the worker read. Pure. */
+export function armIdentityStateOf(identities: TargetIdentities): ArmIdentityState {
+  const state: ArmIdentityState = {
+    type: identities.type,
+    userAssignedIdentities: Object.fromEntries(identities.userAssignedIdentities.map((id) => [id, {}])),
+  };
+  if (identities.provisioningState) state.provisioningState = identities.provisioningState;
+  return state;
+}
+
 export function armIdentityPort(options: ArmAdapterOptions): ArmIdentityPort {
   const { signal, metrics } = options;
 
@@ -78,17 +97,20 @@ export function armIdentityPort(options: ArmAdapterOptions): ArmIdentityPort {
 
   return {
     getIdentity(target): Promise<TargetIdentities> {
-      return call(target, "get", async () => {
-        const state = await options.client().getIdentity(target, { signal });
-        return {
-          userAssignedIdentities: Object.keys(state.userAssignedIdentities),
-          provisioningState: state.provisioningState,
-        };
-      });
+      return call(target, "get", async () =>
+        targetIdentitiesOf(await options.client().getIdentity(target, { signal })),
+      );
     },
-    updateIdentities(target, delta: IdentityDelta): Promise<void> {
+    updateIdentities(target, delta: IdentityDelta, current: TargetIdentities): Promise<TargetIdentities> {
       return call(target, "update", async () => {
-        await options.client().updateIdentities(target, { add: delta.add, remove: delta.remove }, { signal });
+        const result = await options
+          .client()
+          .updateIdentities(
+            target,
+            { add: delta.add, remove: delta.remove },
+            { signal, current: armIdentityStateOf(current) },
+          );
+        return result.identity ? targetIdentitiesOf(result.identity) : current;
       });
     },
   };

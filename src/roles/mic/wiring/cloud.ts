@@ -12,6 +12,7 @@ import { type CloudConfig, type CloudConfigError, loadCloudConfig } from "../../
 import { type CloudConfigWatcher, watchCloudConfig } from "../../../cloud/cloud-config-watcher.ts";
 import { createArmCredential } from "../../../cloud/credentials.ts";
 import type { CloudEnv } from "../../../config/types.ts";
+import type { CloudSettings } from "../controller.ts";
 
 /**
  * How often a running ARM update is polled when ARM sends no Retry-After. The original waited 5 s;
@@ -33,6 +34,19 @@ export function cloudEnvironment(env: CloudEnv): Record<string, string | undefin
     USER_ASSIGNED_MSI_CLIENT_ID: env.userAssignedMsiClientId,
     AZURE_ENVIRONMENT_FILEPATH: env.azureEnvironmentFilepath,
   };
+}
+
+/**
+ * What the controller takes from the cloud config: the cluster identity (azure.json
+ * userAssignedIdentityID) joins --immutable-user-msis, and the config's subscription and resource group
+ * are the fallback scope. Re-derived on every reload. Pure.
+ */
+export function micCloudSettings(immutableUserMsis: readonly string[], config: CloudConfig): CloudSettings {
+  const fallbackScope =
+    config.subscriptionId && config.resourceGroup
+      ? { subscriptionId: config.subscriptionId, resourceGroup: config.resourceGroup }
+      : undefined;
+  return { immutableClientIds: [...immutableUserMsis, config.userAssignedIdentityID].filter(Boolean), fallbackScope };
 }
 
 export function armClientFor(config: CloudConfig, userAgentPrefix: string): ArmIdentityClient {

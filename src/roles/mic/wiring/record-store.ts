@@ -13,6 +13,7 @@ import {
 import { isNotFound, KubeApiError } from "../../../kube/errors.ts";
 import { crdPath } from "../../../kube/informers.ts";
 import type { RecordStorePort } from "../ports.ts";
+import { statusPatch } from "../state-machine.ts";
 import type { KubeOperation, MicMetrics } from "./mic-metrics.ts";
 
 export interface RecordStoreOptions {
@@ -71,7 +72,7 @@ export function recordStorePort(options: RecordStoreOptions): RecordStorePort {
     patchStatus: (namespace, name, status: AssignedState) =>
       timed("update_azure_assigned_identity_status", async () => {
         const raw = await client.requestJson("PATCH", itemPath(namespace, name), {
-          body: [{ op: "replace", path: "/status/status", value: status }],
+          body: statusPatch(status),
           contentType: "application/json-patch+json",
           signal,
         });

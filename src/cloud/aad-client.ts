@@ -6,6 +6,8 @@
 // - Certificates: RSA only. msal-node signs client assertions with PS256 (SHA-256 thumbprint) or RS256,
 //   and AAD accepts only those; an EC key is refused with AadError("unsupported_certificate_key").
 // - Extra CA certificates can be trusted by option (aad-transport.ts), e.g. the AAD emulator's CA.
+// - msal's own token cache is skipped (skipCache): every call asks AAD, so the caller's cache (NMI's, with
+//   --token-cache and its max age) is the only one deciding when a token is reused.
 import { createHash } from "node:crypto";
 import { ConfidentialClientApplication, type Configuration } from "@azure/msal-node";
 import type { ClientCertificate } from "./aad-certificate.ts";
@@ -64,7 +66,7 @@ export interface AadClientOptions {
   /** Replaces the transport entirely (tests). */
   fetch?: FetchLike;
   now?: () => number;
-  /** How many msal applications (tenant × client × credential) to keep, with their token caches. Default 256. */
+  /** How many msal applications (tenant × client × credential) to keep. Default 256. */
   maxApplications?: number;
 }
 
@@ -164,7 +166,10 @@ export function createAadClient(options: AadClientOptions = {}): AadClient {
     try {
       const authority = authorityFor(request.adEndpoint ?? DEFAULT_AD_ENDPOINT, tenantId);
       const application = applicationFor(authority, request.clientId, request.credential);
-      const acquire = application.acquireTokenByClientCredential({ scopes: [scopeFor(request.resource)] });
+      const acquire = application.acquireTokenByClientCredential({
+        scopes: [scopeFor(request.resource)],
+        skipCache: true,
+      });
       const result = await (signal ? abortable(acquire, signal) : acquire);
       if (!result?.accessToken) {
         throw new AadError("AAD returned no access token", { code: "invalid_response", tenantId });

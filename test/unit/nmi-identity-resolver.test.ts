@@ -141,4 +141,70 @@ describe("standard identity resolver", () => {
     const result = await resolve(pod, { clientId: "", resourceId: "" });
     expect(result.kind).toBe("not-ready");
   });
+
+  describe("Unassigned records (MIC's grace period before deleting them) grant nothing and are not waited on", () => {
+    const other: AzureIdentity = {
+      ...id,
+      metadata: { name: "b", namespace: "ns" },
+      spec: { ...id.spec, clientID: "cid-b" },
+    };
+    const recordOf = (
+      identity: AzureIdentity,
+      status: "Created" | "Assigned" | "Unassigned",
+    ): AzureAssignedIdentity => ({
+      ...record("Assigned"),
+      metadata: { name: `p-ns-${identity.metadata.name}`, namespace: "ns" },
+      spec: { azureIdentityRef: identity, pod: "p", podNamespace: "ns", nodename: "n" },
+      status: { status },
+    });
+    const resolverOver = (records: AzureAssignedIdentity[], holdUntilAssigned = true) => {
+      const source = new InMemoryAssignments();
+      for (const r of records) source.upsert(r);
+      const { clock, pendingTimers } = manualClock();
+      const resolve = standardIdentityResolver({ source, budget, forceNamespaced: false, holdUntilAssigned, clock });
+      return { resolve, pendingTimers, source };
+    };
+
+    test("Unassigned only: an immediate not-found (404), no wait", async () => {
+      const { resolve, pendingTimers, source } = resolverOver([recordOf(id, "Unassigned")]);
+      const result = await resolve(pod, { clientId: "", resourceId: "" });
+      expect(result.kind).toBe("not-found");
+      expect(result.waitedMs).toBe(0);
+      expect(result.kind === "not-found" && result.message).toContain("Unassigned");
+      expect(pendingTimers()).toBe(0);
+      expect(source.listenerCount).toBe(0);
+    });
+
+    test("Unassigned A + Assigned B: B", async () => {
+      const { resolve } = resolverOver([recordOf(id, "Unassigned"), recordOf(other, "Assigned")]);
+      const result = await resolve(pod, { clientId: "", resourceId: "" });
+      expect(result.kind === "found" && result.identity.spec.clientID).toBe("cid-b");
+    });
+
+    test("the Unassigned one's client_id: not-found at once, without waiting", async () => {
+      const { resolve, pendingTimers } = resolverOver([recordOf(id, "Unassigned"), recordOf(other, "Assigned")]);
+      const result = await resolve(pod, { clientId: "CID", resourceId: "" });
+      expect(result.kind).toBe("not-found");
+      expect(result.waitedMs).toBe(0);
+      expect(pendingTimers()).toBe(0);
+    });
+
+    test("with another record of the pod still Created it is not-ready (503 + Retry-After with the flag), still at once", async () => {
+      const { resolve, pendingTimers } = resolverOver([recordOf(id, "Unassigned"), recordOf(other, "Created")]);
+      const result = await resolve(pod, { clientId: "cid", resourceId: "" });
+      expect(result.kind).toBe("not-ready");
+      expect(result.waitedMs).toBe(0);
+      expect(pendingTimers()).toBe(0);
+    });
+  });
+
+  test("a record whose identity has no client ID is refused at once with a clear message", async () => {
+    const blank: AzureIdentity = { ...id, spec: { ...id.spec, clientID: "" } };
+    const source = new InMemoryAssignments();
+    source.upsert({ ...record("Assigned"), spec: { ...record("Assigned").spec, azureIdentityRef: blank } });
+    const resolve = standardIdentityResolver({ source, budget, forceNamespaced: false, holdUntilAssigned: true });
+    const result = await resolve(pod, { clientId: "", resourceId: "" });
+    expect(result.kind).toBe("not-found");
+    expect(result.kind === "not-found" && result.message).toContain("has no spec.clientID");
+  });
 });

@@ -52,8 +52,51 @@ describe("selectIdentity", () => {
     expect(selection.kind === "found" && selection.identity.metadata.name).toBe("a");
   });
 
-  test("an Unassigned record never serves", () => {
-    expect(selectIdentity([record(A, "Unassigned")], none, ctx).kind).toBe("wait-created");
+  test("an Unassigned record never serves and is not waited on", () => {
+    expect(selectIdentity([record(A, "Unassigned")], none, ctx)).toEqual({
+      kind: "unassigned",
+      identities: ["ns/a"],
+      otherCreated: false,
+    });
+  });
+
+  test("Unassigned A and Assigned B: B serves", () => {
+    const selection = selectIdentity([record(A, "Unassigned"), record(B, "Assigned")], none, ctx);
+    expect(selection.kind === "found" && selection.identity.metadata.name).toBe("b");
+  });
+
+  test("asking for the Unassigned identity by client_id or msi_res_id is refused at once, even with B Assigned", () => {
+    const records = [record(A, "Unassigned"), record(B, "Assigned")];
+    expect(selectIdentity(records, { clientId: A.spec.clientID, resourceId: "" }, ctx).kind).toBe("unassigned");
+    expect(selectIdentity(records, { clientId: "", resourceId: A.spec.resourceID }, ctx).kind).toBe("unassigned");
+  });
+
+  test("an Unassigned match notes whether another record of the pod is still Created", () => {
+    const records = [record(A, "Unassigned"), record(B, "Created")];
+    expect(selectIdentity(records, { clientId: A.spec.clientID, resourceId: "" }, ctx)).toEqual({
+      kind: "unassigned",
+      identities: ["ns/a"],
+      otherCreated: true,
+    });
+  });
+
+  test("a new Created record for an identity whose old record is Unassigned is waited for", () => {
+    const again = { ...record(A, "Created"), metadata: { name: "pod-ns-a-2", namespace: "default" } };
+    expect(selectIdentity([record(A, "Unassigned"), again], none, ctx).kind).toBe("wait-assigned");
+  });
+
+  test("an identity without a client ID is refused at once, never chosen", () => {
+    const blank = identity("blank", "ns", "");
+    expect(selectIdentity([record(blank, "Assigned")], none, ctx)).toEqual({
+      kind: "not-found",
+      reason: "no-client-id",
+      identities: ["ns/blank"],
+    });
+    expect(
+      selectIdentity([record({ ...blank, spec: { ...blank.spec, clientID: "  " } }, "Created")], none, ctx).kind,
+    ).toBe("not-found");
+    const selection = selectIdentity([record(blank, "Assigned"), record(B, "Assigned")], none, ctx);
+    expect(selection.kind === "found" && selection.identity.metadata.name).toBe("b");
   });
 
   test("client_id matches case-insensitively (the original 404ed on case after waiting)", () => {

@@ -69,3 +69,55 @@ test("proxied calls go through the node-wide budget and are reported to metrics"
     "aadpodidentity_nmi_upstream_wait_seconds_count 2",
   );
 });
+
+test("each caller queues apart in the budget: a busy pod does not push another pod's call to the back", async () => {
+  const order: string[] = [];
+  const upstream = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch(request) {
+      order.push(new URL(request.url).searchParams.get("n") ?? "");
+      return new Response("ok");
+    },
+  });
+  try {
+    const budget = new UpstreamBudget({ maxConcurrent: 1, maxPerSecond: 1000 });
+    const proxy = createImdsProxy({ metadataIp: "127.0.0.1", metadataPort: upstream.port!, budget });
+    const hold = await budget.acquire("someone");
+    const call = (n: string, caller: string) =>
+      proxy.forward(new Request(`http://169.254.169.254/metadata/versions?n=${n}`), caller);
+    const pending = [call("a1", "10.0.0.1"), call("a2", "10.0.0.1"), call("a3", "10.0.0.1"), call("b1", "10.0.0.2")];
+    await Bun.sleep(10);
+    hold();
+    await Promise.all(pending);
+    // Round-robin between the two pods: b1 is served second, not after all of a's calls.
+    expect(order).toEqual(["a1", "b1", "a2", "a3"]);
+  } finally {
+    upstream.stop(true);
+  }
+});
+
+test("IMDS 429s on the proxy path are counted in upstream_throttled_total", async () => {
+  const upstream = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: () => new Response("Too many requests", { status: 429 }),
+  });
+  try {
+    const metrics = new NmiMetrics();
+    const proxy = createImdsProxy({
+      metadataIp: "127.0.0.1",
+      metadataPort: upstream.port!,
+      budget: new UpstreamBudget({ maxConcurrent: 5, maxPerSecond: 20 }),
+      // As run-nmi wires it.
+      onThrottled: () => metrics.upstreamThrottled.inc({ upstream: "imds" }),
+    });
+    const response = await proxy.forward(new Request("http://169.254.169.254/metadata/instance"), "10.0.0.1");
+    expect(response.status).toBe(429);
+    expect(await metrics.registry.getSingleMetricAsString("aadpodidentity_nmi_upstream_throttled_total")).toContain(
+      'aadpodidentity_nmi_upstream_throttled_total{upstream="imds"} 1',
+    );
+  } finally {
+    upstream.stop(true);
+  }
+});

@@ -28,7 +28,11 @@ function identity(name: string, clientID: string, type: 0 | 1 = 0): AzureIdentit
   };
 }
 
-function assignment(podName: string, id: AzureIdentity, status: "Created" | "Assigned"): AzureAssignedIdentity {
+function assignment(
+  podName: string,
+  id: AzureIdentity,
+  status: "Created" | "Assigned" | "Unassigned",
+): AzureAssignedIdentity {
   return {
     apiVersion: "aadpodidentity.k8s.io/v1",
     kind: "AzureAssignedIdentity",
@@ -55,7 +59,7 @@ function token(clientId: string, resource: string): Token {
 }
 
 class FakeTokens implements TokenProvider {
-  calls: { kind: string; clientId: string; resource: string; context: TokenContext }[] = [];
+  calls: { kind: string; clientId: string; resource: string; context: TokenContext; resourceId?: string }[] = [];
   failWith: Error | null = null;
   tenants = 1;
   async forIdentity(id: AzureIdentity, resource: string, context: TokenContext) {
@@ -64,8 +68,8 @@ class FakeTokens implements TokenProvider {
     const tokens = Array.from({ length: this.tenants }, () => token(id.spec.clientID, resource));
     return { tokens, source: "upstream" as const };
   }
-  async forExceptedPod(clientId: string, resource: string, context: TokenContext) {
-    this.calls.push({ kind: "excepted", clientId, resource, context });
+  async forExceptedPod(clientId: string, resource: string, context: TokenContext, resourceId?: string) {
+    this.calls.push({ kind: "excepted", clientId, resource, context, resourceId });
     return { tokens: [token(clientId || "system", resource)], source: "cache" as const };
   }
 }
@@ -75,6 +79,7 @@ const assignments = new InMemoryAssignments();
 const exceptions = new InMemoryExceptions();
 const tokens = new FakeTokens();
 const proxied: { path: string; headers: Record<string, string> }[] = [];
+const proxyCallers: (string | undefined)[] = [];
 const logs: TokenRequestLog[] = [];
 const metrics = new NmiMetrics();
 let server: RunningServer;
@@ -102,7 +107,8 @@ function makeServer(setRetryAfterHeader: boolean) {
     }),
     tokens,
     proxy: {
-      async forward(request) {
+      async forward(request, callerKey) {
+        proxyCallers.push(callerKey);
         const url = new URL(request.url);
         return fetch(`http://127.0.0.1:${imds.port}${url.pathname}${url.search}`, { headers: request.headers });
       },
@@ -140,6 +146,7 @@ beforeEach(() => {
   tokens.tenants = 1;
   logs.length = 0;
   proxied.length = 0;
+  proxyCallers.length = 0;
 });
 
 interface CurlResult {
@@ -351,9 +358,70 @@ describe("pod token endpoint", () => {
     expect(logs.at(-1)).toMatchObject({ excepted: true, cache: "hit" });
   });
 
+  test("an excepted pod asking by msi_res_id (or mi_res_id) gets that identity, not the default one", async () => {
+    // The exception of the previous test covers this pod too (same namespace, label app=custom).
+    const byMsi = await curl("127.0.0.12", `${TOKEN}&msi_res_id=${encodeURIComponent(B.spec.resourceID)}`);
+    expect(byMsi.status).toBe(200);
+    const byMi = await curl("127.0.0.12", `${TOKEN}&mi_res_id=${encodeURIComponent(B.spec.resourceID)}`);
+    expect(byMi.status).toBe(200);
+    expect(tokens.calls).toMatchObject([
+      { kind: "excepted", clientId: "", resourceId: B.spec.resourceID },
+      { kind: "excepted", clientId: "", resourceId: B.spec.resourceID },
+    ]);
+  });
+
   test("the token log line redacts the client id", async () => {
     await curl("127.0.0.6", TOKEN);
     expect(logs.at(-1)!.identity).toBe("aaaa##### REDACTED #####4444");
+  });
+});
+
+describe("records NMI must refuse at once", () => {
+  test("an identity without a client ID is a 404 saying so, never the node's default identity", async () => {
+    const blank = identity("blank", "");
+    pods.upsert(pod("p13", "127.0.0.13"));
+    assignments.upsert(assignment("p13", blank, "Assigned"));
+    const response = await curl("127.0.0.13", TOKEN);
+    expect(response.status).toBe(404);
+    expect(JSON.parse(response.body).error_description).toContain("has no spec.clientID");
+    expect(tokens.calls).toEqual([]);
+  });
+
+  test("Unassigned only: 404 at once, not after the assignment budget", async () => {
+    pods.upsert(pod("p14", "127.0.0.14"));
+    assignments.upsert(assignment("p14", A, "Unassigned"));
+    const started = performance.now();
+    const response = await curl("127.0.0.14", TOKEN);
+    // The budget here is 0.6 s before giving up on a record that never appears.
+    expect(performance.now() - started).toBeLessThan(400);
+    expect(response.status).toBe(404);
+    expect(JSON.parse(response.body).error_description).toContain("Unassigned");
+    expect(tokens.calls).toEqual([]);
+  });
+
+  test("Unassigned A + Assigned B: B; asking for A by client_id: 404 at once", async () => {
+    pods.upsert(pod("p15", "127.0.0.15"));
+    assignments.upsert(assignment("p15", A, "Unassigned"));
+    assignments.upsert(assignment("p15", B, "Assigned"));
+    const response = await curl("127.0.0.15", TOKEN);
+    expect(response.status).toBe(200);
+    expect(JSON.parse(response.body).client_id).toBe(CLIENT_B);
+    const started = performance.now();
+    const refused = await curl("127.0.0.15", `${TOKEN}&client_id=${CLIENT_A}`);
+    expect(performance.now() - started).toBeLessThan(400);
+    expect(refused.status).toBe(404);
+  });
+
+  test("--set-retry-after-header: 503 + Retry-After for an Unassigned one only while another record is Created", async () => {
+    pods.upsert(pod("p16", "127.0.0.16"));
+    assignments.upsert(assignment("p16", A, "Unassigned"));
+    const alone = await curl("127.0.0.16", `${TOKEN}&client_id=${CLIENT_A}`, { target: retryAfterServer });
+    expect(alone.status).toBe(404);
+    expect(alone.headers["retry-after"]).toBeUndefined();
+    assignments.upsert(assignment("p16", B, "Created"));
+    const pending = await curl("127.0.0.16", `${TOKEN}&client_id=${CLIENT_A}`, { target: retryAfterServer });
+    expect(pending.status).toBe(503);
+    expect(pending.headers["retry-after"]).toBe("20");
   });
 });
 
@@ -368,6 +436,31 @@ describe("host token endpoint", () => {
     const response = await curl("127.0.0.2", "/host/token?resource=x", { headers: ["podns: ns", "podname: p6"] });
     expect(response.status).toBe(500);
     expect(JSON.parse(response.body).error_description).toBe("request remote address is not from a host");
+  });
+
+  test("refused callers' podns headers create no metric series (bounded labels)", async () => {
+    const series = async () =>
+      (await metrics.registry.getSingleMetricAsString("aadpodidentity_nmi_operations_duration_seconds"))
+        .split("\n")
+        .filter((line) => line.includes('operation_type="/host/token"') && line.includes("_count"));
+    const before = await series();
+    for (let i = 0; i < 20; i++) {
+      const response = await curl("127.0.0.2", "/host/token?resource=x", {
+        headers: [`podns: spam-${i}`, "podname: p"],
+      });
+      expect(response.status).toBe(500);
+    }
+    const after = await series();
+    expect(after.filter((line) => line.includes("spam-"))).toEqual([]);
+    expect(after.length - before.length).toBeLessThanOrEqual(1);
+    expect(after.some((line) => line.includes('namespace=""') && line.includes('status_code="500"'))).toBe(true);
+  });
+
+  test("a pod NMI knows labels the series with its namespace", async () => {
+    const response = await curl("127.0.0.1", "/host/token?resource=x", { headers: ["podns: ns", "podname: p6"] });
+    expect(response.status).toBe(200);
+    const text = await metrics.registry.getSingleMetricAsString("aadpodidentity_nmi_operations_duration_seconds");
+    expect(text).toContain('operation_type="/host/token",status_code="200",namespace="ns"');
   });
 
   test("a loopback caller gets {token, clientid} for the named pod", async () => {
@@ -397,6 +490,12 @@ describe("other routes", () => {
     const response = await curl("127.0.0.2", "/doesnotexist");
     expect(response.status).toBe(404);
     expect(response.body).toBe("404 Not Found");
+  });
+
+  test("proxied calls are keyed by the caller's IP in the upstream budget (fairness)", async () => {
+    await curl("127.0.0.2", "/metadata/scheduledevents?api-version=2020-07-01");
+    await curl("127.0.0.3", "/metadata/versions");
+    expect(proxyCallers).toEqual(["127.0.0.2", "127.0.0.3"]);
   });
 
   test("the proxy also requires the Metadata header", async () => {

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import type { AzureIdentity } from "../../src/kube/crds.ts";
 import { type Token, type TokenUpstream, UpstreamTokenError } from "../../src/roles/nmi/ports.ts";
 import { TokenCache } from "../../src/roles/nmi/token-cache.ts";
-import { type TokenBundle, TokenService } from "../../src/roles/nmi/token-service.ts";
+import { type ImdsIdentityRequest, type TokenBundle, TokenService } from "../../src/roles/nmi/token-service.ts";
 import { UpstreamBudget } from "../../src/roles/nmi/upstream-budget.ts";
 
 function identity(type: 0 | 1, clientID: string): AzureIdentity {
@@ -26,7 +26,7 @@ function tokenFor(clientId: string, resource: string): Token {
 }
 
 function setup(options: { cache?: boolean; failures?: UpstreamTokenError[]; propagationRetryMs?: number } = {}) {
-  const imdsCalls: { clientId: string; resource: string }[] = [];
+  const imdsCalls: ImdsIdentityRequest[] = [];
   const aadCalls: string[] = [];
   const failures = [...(options.failures ?? [])];
   const sleeps: number[] = [];
@@ -101,6 +101,28 @@ describe("TokenService", () => {
     const { service, imdsCalls } = setup();
     await service.forExceptedPod("", "r", ctx({ tags: [] }));
     expect(imdsCalls).toEqual([{ clientId: "", resource: "r" }]);
+  });
+
+  test("excepted pods asking by msi_res_id get that identity from IMDS, cached apart from the default one", async () => {
+    const { service, imdsCalls } = setup();
+    const resourceId =
+      "/subscriptions/s/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/x";
+    await service.forExceptedPod("", "r", ctx({ tags: [] }), resourceId);
+    const system = await service.forExceptedPod("", "r", ctx({ tags: [] }));
+    expect(system.source).toBe("upstream");
+    expect(imdsCalls).toEqual([
+      { clientId: "", resource: "r", msiResourceId: resourceId },
+      { clientId: "", resource: "r" },
+    ]);
+    // client_id wins when both are given (IMDS takes one selector).
+    await service.forExceptedPod("cid", "r", ctx({ tags: [] }), resourceId);
+    expect(imdsCalls.at(-1)).toEqual({ clientId: "cid", resource: "r" });
+  });
+
+  test("a type 0 identity without a client ID never reaches IMDS (it would be the node's default identity)", async () => {
+    const { service, imdsCalls } = setup();
+    await expect(service.forIdentity(identity(0, ""), "r", ctx())).rejects.toThrow("has no clientID");
+    expect(imdsCalls).toEqual([]);
   });
 
   test("'Identity not found' right after an assignment is retried until IMDS knows the identity", async () => {

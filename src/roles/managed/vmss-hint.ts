@@ -30,6 +30,7 @@ export function withAssignHint(inner: TokenProvider): TokenProvider {
         throw error;
       }
     },
-    forExceptedPod: (clientId, resource, context) => inner.forExceptedPod(clientId, resource, context),
+    forExceptedPod: (clientId, resource, context, resourceId) =>
+      inner.forExceptedPod(clientId, resource, context, resourceId),
   };
 }

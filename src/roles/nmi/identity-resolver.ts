@@ -2,7 +2,7 @@
 // budget) while MIC creates and assigns it. Managed mode plugs a different IdentityResolver in.
 import type { AzureAssignedIdentity, AzureIdentity } from "../../kube/crds.ts";
 import { type Evaluation, type WaitClock, waitForCondition, wallClock } from "./change-wait.ts";
-import { type IdentityRequest, selectIdentity } from "./identity-selection.ts";
+import { type IdentityRequest, type Selection, selectIdentity } from "./identity-selection.ts";
 import type { AssignedIdentitySource, PodInfo } from "./ports.ts";
 import { decideWait, type WaitBudget } from "./wait-decision.ts";
 
@@ -25,6 +25,32 @@ export interface StandardResolverOptions {
   clock?: WaitClock;
 }
 
+/**
+ * Pure: the immediate answer for a selection waiting cannot change. An Unassigned identity is "not ready"
+ * (404, or 503 + Retry-After with --set-retry-after-header) only while another record of the pod is still
+ * being assigned; otherwise, like every other refusal here, it is a plain 404.
+ */
+export function refusal(
+  selection: Extract<Selection, { kind: "not-found" | "unassigned" }>,
+  pod: Pick<PodInfo, "namespace" | "name">,
+  waitedMs: number,
+): Resolution {
+  const who = `pod ${pod.namespace}/${pod.name}`;
+  if (selection.kind === "unassigned") {
+    const message = `no azure identity found for ${who}: its assignment of ${selection.identities.join(", ")} is Unassigned (the pod no longer uses it)`;
+    return { kind: selection.otherCreated ? "not-ready" : "not-found", message, waitedMs };
+  }
+  if (selection.reason === "no-client-id") {
+    const message = `no azure identity found for ${who}: AzureIdentity ${selection.identities.join(", ")} has no spec.clientID, so it cannot be told apart from the node's own identity`;
+    return { kind: "not-found", message, waitedMs };
+  }
+  return {
+    kind: "not-found",
+    message: `no azure identity found for ${who} in its namespace (namespaced mode)`,
+    waitedMs,
+  };
+}
+
 export function standardIdentityResolver(options: StandardResolverOptions): IdentityResolver {
   const clock = options.clock ?? wallClock;
   return async (pod, request, signal) => {
@@ -39,14 +65,8 @@ export function standardIdentityResolver(options: StandardResolverOptions): Iden
       if (selection.kind === "found") {
         return { done: { kind: "found", identity: selection.identity, record: selection.record, waitedMs } };
       }
-      if (selection.kind === "not-found") {
-        return {
-          done: {
-            kind: "not-found",
-            message: `no azure identity found for pod ${pod.namespace}/${pod.name} in its namespace (namespaced mode)`,
-            waitedMs,
-          },
-        };
+      if (selection.kind === "not-found" || selection.kind === "unassigned") {
+        return { done: refusal(selection, pod, waitedMs) };
       }
       const decision = decideWait(selection.kind, startedAtMs, clock.now(), options.budget, pod);
       if (decision.kind === "give-up") return { done: { kind: "not-ready", message: decision.message, waitedMs } };

@@ -9,6 +9,10 @@
 // - With no identity requested the choice is deterministic (the original took the informer's first):
 //   records with the legacy empty status first (as the original), then identities in the pod's own
 //   namespace, then by identity namespace, identity name, and lower-cased client id.
+// - An identity without a client ID is never chosen: asking IMDS without client_id would hand the pod the
+//   node's own default identity. Such a record is refused at once (the original's ADAL refused it too).
+// - An Unassigned record (MIC's grace period before it deletes a record the pod no longer needs) grants
+//   nothing and is not waited on: when it is all that matches, the answer is immediate.
 import {
   AssignedState,
   type AzureAssignedIdentity,
@@ -36,7 +40,14 @@ export type Selection =
   /** No matching record exists yet: wait for MIC to create one. */
   | { kind: "wait-created" }
   /** Matching records exist but namespaced rules forbid them all: waiting cannot help. */
-  | { kind: "not-found"; reason: "namespace" };
+  | { kind: "not-found"; reason: "namespace" }
+  /** Matching records exist but their identities have no client ID (they would mean the node's default). */
+  | { kind: "not-found"; reason: "no-client-id"; identities: string[] }
+  /**
+   * Only Unassigned records match: the pod no longer holds the identity and waiting cannot bring it back.
+   * `otherCreated`: another record of the pod is still being assigned (worth a Retry-After).
+   */
+  | { kind: "unassigned"; identities: string[]; otherCreated: boolean };
 
 export function sameId(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
@@ -84,17 +95,27 @@ export function selectIdentity(
 ): Selection {
   const usable: { record: AzureAssignedIdentity; identity: AzureIdentity }[] = [];
   let excluded = 0;
+  const withoutClientId = new Set<string>();
+  const unassigned = new Set<string>();
   let waitingForAssignment = false;
+  let otherCreated = false;
   for (const record of records) {
-    const identity = record.spec.azureIdentityRef;
-    if (!identity || !matchesRequest(identity, request)) continue;
     const state = record.status.status;
-    if (state === AssignedState.Unassigned) continue;
+    const identity = record.spec.azureIdentityRef;
+    if (!identity || !matchesRequest(identity, request)) {
+      if (state === AssignedState.Created) otherCreated = true;
+      continue;
+    }
+    if (state === AssignedState.Unassigned) {
+      unassigned.add(identityName(identity));
+      continue;
+    }
     if (!allowedForPod(identity, context)) {
       excluded++;
       continue;
     }
-    if (state === AssignedState.Created) waitingForAssignment = true;
+    if (identity.spec.clientID.trim() === "") withoutClientId.add(identityName(identity));
+    else if (state === AssignedState.Created) waitingForAssignment = true;
     else usable.push({ record, identity });
   }
   if (usable.length > 0) {
@@ -109,6 +130,13 @@ export function selectIdentity(
     return { kind: "found", identity: best.identity, record: best.record };
   }
   if (waitingForAssignment) return { kind: "wait-assigned" };
+  if (withoutClientId.size > 0)
+    return { kind: "not-found", reason: "no-client-id", identities: [...withoutClientId].sort() };
   if (excluded > 0) return { kind: "not-found", reason: "namespace" };
+  if (unassigned.size > 0) return { kind: "unassigned", identities: [...unassigned].sort(), otherCreated };
   return { kind: "wait-created" };
+}
+
+function identityName(identity: AzureIdentity): string {
+  return `${identityNamespace(identity)}/${identity.metadata.name}`;
 }

@@ -1,7 +1,8 @@
 // The transparent proxy for everything that is not a token request (§5.5): same method, path, query,
 // headers and body to http://<metadata-ip>:<metadata-port>, status, headers and body copied back.
-// Calls go through the node-wide IMDS budget like token calls do.
-import type { ImdsProxy } from "./ports.ts";
+// Calls go through the node-wide IMDS budget like token calls do, queued per calling pod (its IP), and
+// IMDS's 429s are reported like those of token calls.
+import type { CallerKeyedProxy } from "./server.ts";
 import type { UpstreamBudget } from "./upstream-budget.ts";
 
 // Per-hop headers are not forwarded; Host is set from the upstream URL, as Go's client did.
@@ -21,16 +22,18 @@ export interface ImdsProxyOptions {
   metadataIp: string;
   metadataPort: number;
   budget?: UpstreamBudget;
-  /** Fairness key for the budget (the caller's IP). */
+  /** Fairness key for the budget when forward() is not given one (default: one shared "proxy" queue). */
   callerKey?: (request: Request) => string;
+  /** IMDS answered 429 (counted in upstream_throttled_total). */
+  onThrottled?: () => void;
   fetch?: typeof fetch;
 }
 
-export function createImdsProxy(options: ImdsProxyOptions): ImdsProxy {
+export function createImdsProxy(options: ImdsProxyOptions): CallerKeyedProxy {
   const doFetch = options.fetch ?? fetch;
   const base = `http://${options.metadataIp}:${options.metadataPort}`;
   return {
-    async forward(request) {
+    async forward(request, callerKey) {
       const url = new URL(request.url);
       const headers = new Headers();
       for (const [name, value] of request.headers) if (!HOP_BY_HOP.has(name.toLowerCase())) headers.append(name, value);
@@ -45,6 +48,7 @@ export function createImdsProxy(options: ImdsProxyOptions): ImdsProxy {
         });
         // Buffer the body so the budget slot is held only for the upstream exchange itself.
         const payload = await upstream.arrayBuffer();
+        if (upstream.status === 429) options.onThrottled?.();
         const responseHeaders = new Headers(upstream.headers);
         responseHeaders.delete("content-encoding");
         responseHeaders.delete("content-length");
@@ -52,7 +56,7 @@ export function createImdsProxy(options: ImdsProxyOptions): ImdsProxy {
         return new Response(payload, { status: upstream.status, headers: responseHeaders });
       };
       if (!options.budget) return send();
-      return options.budget.run(options.callerKey?.(request) ?? "proxy", send);
+      return options.budget.run(callerKey ?? options.callerKey?.(request) ?? "proxy", send);
     },
   };
 }

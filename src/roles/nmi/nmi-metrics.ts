@@ -38,7 +38,7 @@ export class NmiMetrics {
     });
     this.kubernetesErrors = new Counter({
       name: `${PREFIX}_kubernetes_api_operations_errors_count`,
-      help: "Kubernetes lookups that failed (get_pod_list: no or several pods for a caller IP).",
+      help: "Kubernetes lookups that failed (get_pod_list: no or several pods for a caller IP; get_secret: a service principal's Secret missing or unreadable).",
       labelNames: ["operation_type"],
       registers,
     });

@@ -48,6 +48,11 @@ export interface NmiServerConfig {
   maxQueryBytes?: number;
   /** How long an unknown source IP is waited for in the pod informer (the original retried 4 × 300 ms). */
   podLookupWaitMs?: number;
+  /**
+   * The longest a request may be held for its assignment: (--retry-attempts-for-created +
+   * --retry-attempts-for-assigned) × --find-identity-retry-interval. Sets the server's idle timeout.
+   */
+  assignmentBudgetMs?: number;
 }
 
 export interface TokenRequestLog {
@@ -63,13 +68,18 @@ export interface TokenRequestLog {
   error?: string;
 }
 
+/** The IMDS proxy, told who is calling so the node-wide budget queues each pod apart (fairness). */
+export interface CallerKeyedProxy extends ImdsProxy {
+  forward(request: Request, callerKey?: string): Promise<Response>;
+}
+
 export interface NmiServerDeps {
   config: NmiServerConfig;
   pods: PodLookup;
   exceptions: ExceptionSource;
   resolveIdentity: IdentityResolver;
   tokens: TokenProvider;
-  proxy: ImdsProxy;
+  proxy: CallerKeyedProxy;
   metrics?: NmiMetrics;
   /** One structured line per token request. */
   logTokenRequest?: (line: TokenRequestLog) => void;
@@ -149,6 +159,35 @@ export function normaliseRemoteAddress(address: string | undefined): string {
   return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
 }
 
+const DEFAULT_POD_LOOKUP_WAIT_MS = 1200;
+/** The original's default assignment budget: (16 + 4) × 5 s. */
+const DEFAULT_ASSIGNMENT_BUDGET_MS = 100_000;
+/** Bun.serve's largest idleTimeout, in seconds. */
+export const BUN_MAX_IDLE_TIMEOUT_S = 255;
+/** Room above the waits for the token fetch itself (IMDS retries, the upstream queue). */
+export const IDLE_TIMEOUT_MARGIN_MS = 15_000;
+
+/** Pure: the longest a token request is legitimately held before it is answered. */
+export function longestRequestWaitMs(config: Pick<NmiServerConfig, "podLookupWaitMs" | "assignmentBudgetMs">): number {
+  return (
+    (config.assignmentBudgetMs ?? DEFAULT_ASSIGNMENT_BUDGET_MS) + (config.podLookupWaitMs ?? DEFAULT_POD_LOOKUP_WAIT_MS)
+  );
+}
+
+/**
+ * Pure: Bun's idleTimeout (seconds) for a server whose requests may be held `longestWaitMs`: longer than
+ * that plus a margin, so a held request is never cut, but idle connections are still reaped. Past Bun's
+ * cap of 255 s it is 0 (never reap), the only setting that does not cut a legitimate wait.
+ */
+export function idleTimeoutSeconds(longestWaitMs: number, marginMs = IDLE_TIMEOUT_MARGIN_MS): number {
+  const seconds = Math.ceil((longestWaitMs + marginMs) / 1000);
+  return seconds > BUN_MAX_IDLE_TIMEOUT_S ? 0 : seconds;
+}
+
+// What each app built here may hold a request for, so serveNmi can size its idle timeout without every
+// caller passing the budget again.
+const appWaits = new WeakMap<Hono, number>();
+
 const TOKEN_PATH_LABEL = "/metadata/identity/oauth2/token";
 const HOST_TOKEN_PATH_LABEL = "/host/token";
 
@@ -156,7 +195,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
   const config = deps.config;
   const clock = deps.clock ?? wallClock;
   const maxQueryBytes = config.maxQueryBytes ?? 8192;
-  const podLookupWaitMs = config.podLookupWaitMs ?? 1200;
+  const podLookupWaitMs = config.podLookupWaitMs ?? DEFAULT_POD_LOOKUP_WAIT_MS;
   const classifyOptions = { blockInstanceMetadata: config.blockInstanceMetadata };
 
   const count = (route: NmiRoute, response: Response) => {
@@ -269,10 +308,12 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     if (isExceptedPod(pod, deps.exceptions.inNamespace(pod.namespace)) || isMicPod(pod, config.micNamespace)) {
       log.excepted = true;
       try {
-        const result = await deps.tokens.forExceptedPod(identityRequest.clientId, query.resource, {
-          callerKey: remote,
-          tags: [],
-        });
+        const result = await deps.tokens.forExceptedPod(
+          identityRequest.clientId,
+          query.resource,
+          { callerKey: remote, tags: [] },
+          identityRequest.resourceId,
+        );
         recordCache(result.source);
         log.cache = cacheLabel(result.source);
         return finish(jsonTextResponse(podTokenJson(result.tokens, Date.now())));
@@ -301,6 +342,8 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     const started = clock.now();
     const podNamespace = request.headers.get("podns") ?? "";
     const podName = request.headers.get("podname") ?? "";
+    // The headers are the caller's word: only a pod NMI knows names a metric series (bounded labels).
+    let labelNamespace = "";
     const log: TokenRequestLog = {
       pod: podName,
       namespace: podNamespace,
@@ -319,7 +362,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
         {
           operation_type: HOST_TOKEN_PATH_LABEL,
           status_code: String(response.status),
-          namespace: podNamespace,
+          namespace: labelNamespace,
           resource: deps.metrics.resourceLabel(log.resource),
         },
         log.durationMs / 1000,
@@ -336,7 +379,9 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     if (!query.resource) return fail(imdsError(400, ErrorText.resourceEmpty));
     if (query.object_id) return fail(imdsError(400, ErrorText.objectIdUnsupported));
     const identityRequest = identityRequestOf(query);
-    const pod: PodInfo = deps.pods.byName(podNamespace, podName) ?? {
+    const known = deps.pods.byName(podNamespace, podName);
+    if (known) labelNamespace = known.namespace;
+    const pod: PodInfo = known ?? {
       name: podName,
       namespace: podNamespace,
       uid: "",
@@ -388,7 +433,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
           return count("proxy", errorResponse(imdsError(400, ErrorText.metadataHeader)));
         }
         try {
-          return count("proxy", await deps.proxy.forward(request));
+          return count("proxy", await deps.proxy.forward(request, remote || "unknown"));
         } catch (error) {
           deps.logError?.(error, { route: "proxy", path: url.pathname });
           return count("proxy", errorResponse(imdsError(500, ErrorText.upstreamUnavailable)));
@@ -411,12 +456,15 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     deps.logError?.(error, { path: c.req.path });
     return errorResponse(imdsError(500, "internal error"));
   });
+  appWaits.set(app, longestRequestWaitMs(config));
   return app;
 }
 
 export interface ServeOptions {
   hostname: string;
   port: number;
+  /** The longest a request may be held (default: what the app was built with, see longestRequestWaitMs). */
+  longestWaitMs?: number;
 }
 
 export interface RunningServer {
@@ -426,14 +474,15 @@ export interface RunningServer {
 }
 
 /**
- * Serves the app with Bun.serve. idleTimeout is disabled: a token request may legitimately be held for
- * the whole assignment budget (100 s by default), longer than Bun's 10 s default and 255 s maximum.
+ * Serves the app with Bun.serve. A token request may be held for the whole assignment budget (100 s by
+ * default), longer than Bun's 10 s default idle timeout, so the timeout is sized from that budget.
  */
 export function serveNmi(app: Hono, options: ServeOptions): RunningServer {
+  const longestWaitMs = options.longestWaitMs ?? appWaits.get(app) ?? longestRequestWaitMs({});
   const server = Bun.serve({
     hostname: options.hostname,
     port: options.port,
-    idleTimeout: 0,
+    idleTimeout: idleTimeoutSeconds(longestWaitMs),
     fetch: (request, bunServer) => app.fetch(request, bunServer),
   });
   return {

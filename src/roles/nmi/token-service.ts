@@ -33,8 +33,24 @@ export interface TokenResult {
 /** What the HTTP server needs; TokenService implements it, tests fake it. */
 export interface TokenProvider {
   forIdentity(identity: AzureIdentity, resource: string, context: TokenContext): Promise<TokenResult>;
-  /** Excepted and MIC pods: the node's identity ("" = system-assigned) straight from IMDS. */
-  forExceptedPod(clientId: string, resource: string, context: TokenContext): Promise<TokenResult>;
+  /**
+   * Excepted and MIC pods: the node identity they name, by client id or else by resource id (both "":
+   * system-assigned), straight from IMDS.
+   */
+  forExceptedPod(clientId: string, resource: string, context: TokenContext, resourceId?: string): Promise<TokenResult>;
+}
+
+/** A node IMDS token request: a user-assigned identity by client id or by resource id, or the system one. */
+export interface ImdsIdentityRequest {
+  clientId: string;
+  resource: string;
+  /** msi_res_id, used only when clientId is "". */
+  msiResourceId?: string;
+}
+
+/** The token sources, with IMDS also asked by resource id (excepted pods). */
+export interface NodeTokenUpstream extends TokenUpstream {
+  imds(request: ImdsIdentityRequest, signal?: AbortSignal): Promise<Token>;
 }
 
 export interface UpstreamObserver {
@@ -45,7 +61,7 @@ export interface UpstreamObserver {
 export interface TokenServiceOptions {
   cache: TokenCache<TokenBundle>;
   budget: UpstreamBudget;
-  upstream: TokenUpstream;
+  upstream: NodeTokenUpstream;
   /** How long after an assignment IMDS "Identity not found" is retried (--identity-propagation-retry). */
   propagationRetryMs: number;
   /** Attempts for IMDS 429 / 5xx / transport errors before giving up (the original's ADAL made 5). */
@@ -76,7 +92,11 @@ export class TokenService implements TokenProvider {
   async forIdentity(identity: AzureIdentity, resource: string, context: TokenContext): Promise<TokenResult> {
     const spec = identity.spec;
     if (spec.type === IdentityType.UserAssignedMSI) {
-      return this.#cachedImds(spec.clientID, resource, context, true);
+      // Without a client id IMDS would answer with the node's own default identity.
+      if (spec.clientID.trim() === "") {
+        throw new Error(`AzureIdentity ${identity.metadata.namespace}/${identity.metadata.name} has no clientID`);
+      }
+      return this.#cachedImds({ clientId: spec.clientID, resource }, context, true);
     }
     const key = tokenCacheKey({ identityKey: `sp:${spec.clientID}`, resource, tenantId: spec.tenantID });
     const { value, source } = await this.#options.cache.get(key, context.tags, async () => {
@@ -94,19 +114,23 @@ export class TokenService implements TokenProvider {
     return { tokens: value.tokens, source };
   }
 
-  forExceptedPod(clientId: string, resource: string, context: TokenContext): Promise<TokenResult> {
-    return this.#cachedImds(clientId, resource, context, clientId !== "");
+  forExceptedPod(clientId: string, resource: string, context: TokenContext, resourceId = ""): Promise<TokenResult> {
+    // IMDS takes one identity selector: client_id wins, as identity matching does.
+    const request =
+      clientId !== "" || resourceId === "" ? { clientId, resource } : { clientId, resource, msiResourceId: resourceId };
+    return this.#cachedImds(request, context, clientId !== "" || resourceId !== "");
   }
 
-  async #cachedImds(clientId: string, resource: string, context: TokenContext, userAssigned: boolean) {
-    const key = tokenCacheKey({ identityKey: `msi:${clientId}`, resource, tenantId: "" });
+  async #cachedImds(request: ImdsIdentityRequest, context: TokenContext, userAssigned: boolean) {
+    const identityKey = request.msiResourceId ? `msi-res:${request.msiResourceId}` : `msi:${request.clientId}`;
+    const key = tokenCacheKey({ identityKey, resource: request.resource, tenantId: "" });
     const { value, source } = await this.#options.cache.get(key, context.tags, async () =>
-      bundle([await this.#imdsWithRetries(clientId, resource, context, userAssigned)]),
+      bundle([await this.#imdsWithRetries(request, context, userAssigned)]),
     );
     return { tokens: value.tokens, source };
   }
 
-  async #imdsWithRetries(clientId: string, resource: string, context: TokenContext, userAssigned: boolean) {
+  async #imdsWithRetries(request: ImdsIdentityRequest, context: TokenContext, userAssigned: boolean) {
     const attempts = this.#options.transientAttempts ?? 3;
     let transientFailures = 0;
     let delayMs = 500;
@@ -115,7 +139,7 @@ export class TokenService implements TokenProvider {
         return await this.#options.budget.run(context.callerKey, async () => {
           const started = this.#now();
           try {
-            const token = await this.#options.upstream.imds({ clientId, resource });
+            const token = await this.#options.upstream.imds(request);
             this.#options.observer?.upstreamCall?.("imds", this.#now() - started, 200, userAssigned);
             return token;
           } catch (error) {

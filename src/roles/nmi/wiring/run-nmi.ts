@@ -1,4 +1,4 @@
-// NMI's composition root, shared by --role nmi (standard) and --role managed: kubenet check, --cleanup,
+// NMI's composition root, shared by --role nmi (standard) and --role managed: --cleanup, kubenet check,
 // the Kubernetes informers adapted to the core's ports, the token service over IMDS and AAD with one
 // node-wide upstream budget, the node agent (server, interceptor, probe), /metrics, and shutdown on
 // ctx.signal (rules kept unless NMI's own DaemonSet is being uninstalled). The two modes differ only in
@@ -6,7 +6,7 @@
 import { createAadClient } from "../../../cloud/aad-client.ts";
 import type { NmiConfig } from "../../../config/types.ts";
 import { createKubeClient, type KubeClient, loadKubeConfig } from "../../../kube/client.ts";
-import { NODENAME_LABEL } from "../../../kube/crds.ts";
+import { type AzureIdentity, NODENAME_LABEL } from "../../../kube/crds.ts";
 import { INDEX_BINDING_BY_NAMESPACED_SELECTOR } from "../../../kube/indexes.ts";
 import type { Informer } from "../../../kube/informer.ts";
 import {
@@ -26,7 +26,7 @@ import { withAssignHint } from "../../managed/vmss-hint.ts";
 import { assignmentTag, bindingTag, identityTag, secretTag } from "../cache-tags.ts";
 import { type IdentityResolver, standardIdentityResolver } from "../identity-resolver.ts";
 import { createImdsProxy } from "../imds-proxy.ts";
-import type { InterceptorLogger } from "../iptables.ts";
+import type { CommandRunner, InterceptorLogger } from "../iptables.ts";
 import { checkKubenet } from "../kubenet.ts";
 import { NmiMetrics } from "../nmi-metrics.ts";
 import { cleanupInterception, type NodeAgent, startNodeAgent } from "../node-agent.ts";
@@ -36,6 +36,7 @@ import { type TokenBundle, type TokenProvider, TokenService } from "../token-ser
 import { UpstreamBudget } from "../upstream-budget.ts";
 import { invalidateOnChange } from "./cache-invalidation.ts";
 import { InformerAssignedIdentities, InformerExceptions, InformerPodLookup } from "./informer-ports.ts";
+import { referencedSecrets } from "./secret-retention.ts";
 import { SecretReader } from "./secrets.ts";
 import { createTokenUpstream } from "./token-upstream.ts";
 import { ownPodFromEnv, uninstallCheck } from "./uninstall-check.ts";
@@ -71,6 +72,8 @@ function tokenRequestLogger(logger: Logger): (line: TokenRequestLog) => void {
 interface ModeWiring {
   informers: Informer<KubeObjectLike>[];
   resolver: IdentityResolver;
+  /** The identities NMI may hand out now (their Secrets are the ones worth watching). */
+  identities: () => Iterable<AzureIdentity | null | undefined>;
   tokens: (service: TokenProvider) => TokenProvider;
   assignedAtMs?: InformerAssignedIdentities["assignedAtMs"];
 }
@@ -101,6 +104,7 @@ function standardMode(
       forceNamespaced: config.forceNamespaced,
       holdUntilAssigned: !config.setRetryAfterHeader,
     }),
+    identities: () => records.list().map((record) => record.spec.azureIdentityRef),
     tokens: (service) => service,
     assignedAtMs: (record) => assigned.assignedAtMs(record),
   };
@@ -118,22 +122,24 @@ function managedMode(client: KubeClient, logger: Logger, cache: TokenCache<Token
         bindings.byIndex(INDEX_BINDING_BY_NAMESPACED_SELECTOR, `${namespace}/${selector}`),
       identity: (namespace, name) => identities.get(namespace, name),
     }),
+    identities: () => identities.list(),
     tokens: withAssignHint,
   };
 }
 
-export async function runNmi(config: NmiConfig, ctx: RoleContext): Promise<number> {
+/** What tests replace: the iptables command runner (default: the real iptables). */
+export interface NmiSeams {
+  iptablesRunner?: CommandRunner;
+}
+
+/** (--retry-attempts-for-created + --retry-attempts-for-assigned) × --find-identity-retry-interval. */
+export function assignmentBudgetMs(config: NmiConfig): number {
+  return (config.retryAttemptsForCreated + config.retryAttemptsForAssigned) * config.findIdentityRetryIntervalMs;
+}
+
+export async function runNmi(config: NmiConfig, ctx: RoleContext, seams: NmiSeams = {}): Promise<number> {
   const log = ctx.logger;
   const managed = config.operationMode === "managed";
-
-  const kubenet = await checkKubenet({
-    allowNetworkPluginKubenet: config.allowNetworkPluginKubenet,
-    kubeletConfigPath: config.kubeletConfig,
-  });
-  if (!kubenet.ok) {
-    log.error({ kubeletConfig: config.kubeletConfig }, kubenet.message);
-    return 1;
-  }
 
   const agentTarget = {
     listenAddress: config.nmiListenAddress,
@@ -141,7 +147,9 @@ export async function runNmi(config: NmiConfig, ctx: RoleContext): Promise<numbe
     metadataIp: config.metadataIp,
     metadataPort: config.metadataPort,
     log: interceptorLog(log),
+    ...(seams.iptablesRunner ? { runner: seams.iptablesRunner } : {}),
   };
+  // Before the kubenet check: removing the interception must work on any node, whatever its kubelet.
   if (config.cleanup) {
     try {
       await cleanupInterception(agentTarget);
@@ -151,6 +159,15 @@ export async function runNmi(config: NmiConfig, ctx: RoleContext): Promise<numbe
       log.error({ err: describe(error) }, "cleanup failed");
       return 1;
     }
+  }
+
+  const kubenet = await checkKubenet({
+    allowNetworkPluginKubenet: config.allowNetworkPluginKubenet,
+    kubeletConfigPath: config.kubeletConfig,
+  });
+  if (!kubenet.ok) {
+    log.error({ kubeletConfig: config.kubeletConfig }, kubenet.message);
+    return 1;
   }
   if (!config.node) {
     log.error("the node name is required: pass --node or set NODE_NAME");
@@ -185,8 +202,20 @@ export async function runNmi(config: NmiConfig, ctx: RoleContext): Promise<numbe
   const pods = podInformer(client, { logger: log, fieldSelector: `spec.nodeName=${config.node}` });
   const exceptions = azurePodIdentityExceptionInformer(client, { logger: log });
   const mode = managed ? managedMode(client, log, cache) : standardMode(client, config, log, cache);
-  const secrets = new SecretReader(client, log);
-  invalidateOnChange(secrets.informer, cache, secretTag);
+  const secrets = new SecretReader({
+    client,
+    logger: log,
+    // Unknown (not stopped for it) until the identities have been listed.
+    referenced: () =>
+      mode.informers.every((informer) => informer.hasSynced()) ? referencedSecrets(mode.identities()) : undefined,
+    // Longer than a busy identity's token refresh interval, so its Secret is not re-listed for nothing.
+    idleMs: config.tokenCacheMaxAgeMs + 15 * 60_000,
+    onChange: (namespace, name) => cache.invalidate(secretTag(namespace, name)),
+    onReadError: (namespace, name, error) => {
+      metrics.kubernetesErrors.inc({ operation_type: "get_secret" });
+      log.warn({ secret: `${namespace}/${name}`, err: error.message }, "cannot read a service principal's secret");
+    },
+  });
   const informers = [pods, exceptions, ...mode.informers] as unknown as Informer<KubeObjectLike>[];
 
   const service = new TokenService({
@@ -225,12 +254,19 @@ export async function runNmi(config: NmiConfig, ctx: RoleContext): Promise<numbe
           setRetryAfterHeader: config.setRetryAfterHeader,
           micNamespace: config.micNamespace,
           maxHeaderBytes: config.maxHeaderBytes,
+          assignmentBudgetMs: assignmentBudgetMs(config),
         },
         pods: new InformerPodLookup(pods),
         exceptions: new InformerExceptions(exceptions),
         resolveIdentity: mode.resolver,
         tokens: mode.tokens(service),
-        proxy: createImdsProxy({ metadataIp: config.metadataIp, metadataPort: config.metadataPort, budget }),
+        // The server passes each proxied call's caller IP, so pods queue apart as for token calls.
+        proxy: createImdsProxy({
+          metadataIp: config.metadataIp,
+          metadataPort: config.metadataPort,
+          budget,
+          onThrottled: () => metrics.upstreamThrottled.inc({ upstream: "imds" }),
+        }),
         metrics,
         logTokenRequest: tokenRequestLogger(log),
         logError: (error, context) => log.error({ ...context, err: describe(error) }, "unexpected error"),

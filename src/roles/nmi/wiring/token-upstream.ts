@@ -1,11 +1,14 @@
 // NMI's token sources over src/cloud: the node IMDS (user-assigned and system identities) and AAD
-// (service-principal identities, credentials read from their Secret). Failures become
-// UpstreamTokenError, which the server maps to the original's statuses (non-200 → 403, else 503).
+// (service-principal identities, credentials read from their Secret). Upstream failures become
+// UpstreamTokenError, which the server maps to the original's statuses (non-200 → 403, else 503). A
+// Secret that is missing, unreadable or holds no usable credential is a SecretCredentialError: 503, as
+// the original answered for secret-read and PKCS#12 failures (§5.3 step 8); AAD is not asked.
 import { type AadClient, AadError, type AadToken } from "../../../cloud/aad-client.ts";
 import { getImdsToken, ImdsError, type ImdsToken } from "../../../cloud/imds-client.ts";
 import type { AzureIdentity } from "../../../kube/crds.ts";
-import { type Token, type TokenUpstream, UpstreamTokenError } from "../ports.ts";
-import { credentialFromSecret, type SecretData } from "./secret-credential.ts";
+import { type Token, UpstreamTokenError } from "../ports.ts";
+import type { NodeTokenUpstream } from "../token-service.ts";
+import { credentialFromSecret, SecretCredentialError, type SecretData } from "./secret-credential.ts";
 
 export interface TokenUpstreamOptions {
   /** http://<metadata-ip>:<metadata-port> */
@@ -49,13 +52,13 @@ export function upstreamErrorOfAad(error: AadError): UpstreamTokenError {
   return new UpstreamTokenError(transport ? null : 401, error.message);
 }
 
-export function createTokenUpstream(options: TokenUpstreamOptions): TokenUpstream {
+export function createTokenUpstream(options: TokenUpstreamOptions): NodeTokenUpstream {
   const now = options.now ?? Date.now;
   return {
-    async imds({ clientId, resource }, signal) {
+    async imds({ clientId, resource, msiResourceId }, signal) {
       try {
         const token = await getImdsToken(
-          { resource, ...(clientId ? { clientId } : {}) },
+          { resource, ...(clientId ? { clientId } : msiResourceId ? { msiResourceId } : {}) },
           { baseUrl: options.imdsBaseUrl, signal, now },
         );
         return tokenOf(token, clientId, now());
@@ -73,13 +76,15 @@ export function createTokenUpstream(options: TokenUpstreamOptions): TokenUpstrea
       try {
         data = await options.readSecret(secretNamespace, secretName);
       } catch (error) {
-        throw new UpstreamTokenError(null, `cannot read secret ${secretNamespace}/${secretName}: ${describe(error)}`);
+        throw new SecretCredentialError(`cannot read secret ${secretNamespace}/${secretName}: ${describe(error)}`);
       }
       let credential: ReturnType<typeof credentialFromSecret>;
       try {
         credential = credentialFromSecret(spec.type, data, `${secretNamespace}/${secretName}`);
       } catch (error) {
-        throw new UpstreamTokenError(400, describe(error));
+        if (error instanceof SecretCredentialError) throw error;
+        // e.g. a PKCS#12 that does not decode with its password
+        throw new SecretCredentialError(`secret ${secretNamespace}/${secretName}: ${describe(error)}`);
       }
       try {
         const tokens = await options.aad.getTokens(
@@ -95,6 +100,10 @@ export function createTokenUpstream(options: TokenUpstreamOptions): TokenUpstrea
         );
         return tokens.map((token) => tokenOf(token, spec.clientID, now()));
       } catch (error) {
+        // An EC key is a credential AAD cannot use, not an AAD refusal (the original panicked: 500).
+        if (error instanceof AadError && error.code === "unsupported_certificate_key") {
+          throw new SecretCredentialError(`secret ${secretNamespace}/${secretName}: ${error.message}`);
+        }
         if (error instanceof AadError) throw upstreamErrorOfAad(error);
         throw new UpstreamTokenError(null, describe(error));
       }

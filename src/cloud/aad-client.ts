@@ -8,10 +8,19 @@
 // - Extra CA certificates can be trusted by option (aad-transport.ts), e.g. the AAD emulator's CA.
 // - msal's own token cache is skipped (skipCache): every call asks AAD, so the caller's cache (NMI's, with
 //   --token-cache and its max age) is the only one deciding when a token is reused.
+// - msal also remembers a 429 or 5xx per application and refuses that application's next requests
+//   itself, for AAD's Retry-After or, without one, 60 s. A 429 (AAD asked us to slow down) keeps that;
+//   after a 5xx without Retry-After (a transient outage) the application is dropped, so the next request
+//   asks AAD again instead of failing for a minute.
 import { createHash } from "node:crypto";
 import { ConfidentialClientApplication, type Configuration } from "@azure/msal-node";
 import type { ClientCertificate } from "./aad-certificate.ts";
 import { type FetchLike, fetchTrustingCa, msalNetworkModule } from "./aad-transport.ts";
+
+/** What msal's throttling will make of the application's last answer. Pure. */
+export function isTransientWithoutRetryAfter(status: number, retryAfter: string | null): boolean {
+  return status >= 500 && status < 600 && (retryAfter === null || retryAfter === "");
+}
 
 export const DEFAULT_AD_ENDPOINT = "https://login.microsoftonline.com/";
 
@@ -109,6 +118,13 @@ export function aadErrorFrom(error: unknown, tenantId: string): AadError {
   return new AadError(`${code}: ${text}`, { code, aadsts, tenantId, cause: error });
 }
 
+interface Application {
+  key: string;
+  msal: ConfidentialClientApplication;
+  /** Set by the application's transport: a 5xx without Retry-After, which msal would sit out for 60 s. */
+  lastAnswer: { transientWithoutRetryAfter: boolean };
+}
+
 function credentialFingerprint(credential: ServicePrincipalCredential): string {
   return credential.kind === "secret"
     ? `secret:${createHash("sha256").update(credential.secret).digest("hex")}`
@@ -120,10 +136,10 @@ function scopeFor(resource: string): string {
 }
 
 export function createAadClient(options: AadClientOptions = {}): AadClient {
-  const networkClient = msalNetworkModule(options.fetch ?? fetchTrustingCa(options.caPem));
+  const transport = options.fetch ?? fetchTrustingCa(options.caPem);
   const now = options.now ?? Date.now;
   const maxApplications = options.maxApplications ?? 256;
-  const applications = new Map<string, ConfidentialClientApplication>();
+  const applications = new Map<string, Application>();
 
   const applicationFor = (authority: URL, clientId: string, credential: ServicePrincipalCredential) => {
     const key = `${authority.href}|${clientId}|${credentialFingerprint(credential)}`;
@@ -149,7 +165,21 @@ export function createAadClient(options: AadClientOptions = {}): AadClient {
         x5c: credential.certificate.certificatePem,
       };
     }
-    const application = new ConfidentialClientApplication({ auth, system: { networkClient } });
+    // Each application gets its own view of the transport, to know how its last request ended.
+    const lastAnswer = { transientWithoutRetryAfter: false };
+    const networkClient = msalNetworkModule(async (url, init) => {
+      const response = await transport(url, init);
+      lastAnswer.transientWithoutRetryAfter = isTransientWithoutRetryAfter(
+        response.status,
+        response.headers.get("retry-after"),
+      );
+      return response;
+    });
+    const application: Application = {
+      key,
+      msal: new ConfidentialClientApplication({ auth, system: { networkClient } }),
+      lastAnswer,
+    };
     if (applications.size >= maxApplications) {
       const oldest = applications.keys().next().value;
       if (oldest !== undefined) applications.delete(oldest);
@@ -166,10 +196,14 @@ export function createAadClient(options: AadClientOptions = {}): AadClient {
     try {
       const authority = authorityFor(request.adEndpoint ?? DEFAULT_AD_ENDPOINT, tenantId);
       const application = applicationFor(authority, request.clientId, request.credential);
-      const acquire = application.acquireTokenByClientCredential({
-        scopes: [scopeFor(request.resource)],
-        skipCache: true,
-      });
+      const acquire = application.msal
+        .acquireTokenByClientCredential({ scopes: [scopeFor(request.resource)], skipCache: true })
+        .catch((error: unknown) => {
+          if (application.lastAnswer.transientWithoutRetryAfter && applications.get(application.key) === application) {
+            applications.delete(application.key);
+          }
+          throw error;
+        });
       const result = await (signal ? abortable(acquire, signal) : acquire);
       if (!result?.accessToken) {
         throw new AadError("AAD returned no access token", { code: "invalid_response", tenantId });

@@ -168,6 +168,37 @@ describe("AAD client under injected AAD faults", () => {
   });
 });
 
+describe("AAD client after a failed request (msal-node's own throttling)", () => {
+  const request = (adEndpoint: string) => ({
+    tenantId: TENANT,
+    clientId: SECRET_APP,
+    credential: { kind: "secret" as const, secret: "right-secret" },
+    resource: RESOURCE,
+    adEndpoint,
+  });
+
+  test("after a 5xx without Retry-After the same client asks AAD again at once instead of refusing for 60 s", async () => {
+    const client = createAadClient({ caPem: aad.caPem });
+    aad.failNext("temporarily_unavailable", { clientId: SECRET_APP });
+    const failed = await client.getTokens(request(aad.authorityHost)).catch((e: unknown) => e);
+    expect(failed).toMatchObject({ code: "temporarily_unavailable" });
+    const [token] = await client.getTokens(request(aad.authorityHost));
+    expect(decodeClaims(token?.access_token ?? "").appid).toBe(SECRET_APP);
+  });
+
+  test("after a 429 with Retry-After the client does not ask AAD again before that time", async () => {
+    const client = createAadClient({ caPem: aad.caPem });
+    aad.failNext("throttled", { clientId: SECRET_APP, retryAfterSeconds: 30 });
+    const throttled = await client.getTokens(request(aad.authorityHost)).catch((e: unknown) => e);
+    expect(throttled).toBeInstanceOf(AadError);
+    const tokenRequests = () => aad.requests().filter((r) => r.path.endsWith("/oauth2/v2.0/token")).length;
+    const before = tokenRequests();
+    const again = await client.getTokens(request(aad.authorityHost)).catch((e: unknown) => e);
+    expect(again).toBeInstanceOf(AadError);
+    expect(tokenRequests()).toBe(before);
+  });
+});
+
 describe("ARM credential for a service principal (@azure/identity)", () => {
   test("ClientSecretCredential at the emulator's authority gets a token that an ARM emulator verifying AAD's signature accepts", async () => {
     const credential = createArmCredential(

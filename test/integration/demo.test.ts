@@ -48,7 +48,9 @@ function expectBoundPodToken(out: string, podIp: string): void {
 /** The unlabelled pod: 404 with the original's "no assigned identity" text naming the pod, and no token. */
 function expectOtherPodRefused(out: string, podIp: string): void {
   expect(out).toMatch(new RegExp(`pod other-app \\(${podIp.replaceAll(".", "\\.")}\\) → 404`));
-  expect(out).toMatch(/"error_description":"getting assigned identities for pod default\/other-app in CREATED state failed/);
+  expect(out).toMatch(
+    /"error_description":"getting assigned identities for pod default\/other-app in CREATED state failed/,
+  );
   expect(out).not.toMatch(/other-app[^\n]*→ 200/);
 }
 

@@ -3,11 +3,16 @@ import fc from "fast-check";
 import {
   actionArgs,
   type ChainAction,
+  chainLines,
+  desiredChains,
   dnatTargetIp,
   expectedChainLines,
   type InterceptionTarget,
+  interceptionChain,
+  LOCALNET_GUARD,
   needsRouteLocalnet,
   normaliseListing,
+  OWNED_CHAINS,
   planChain,
 } from "../../src/roles/nmi/iptables-rules.ts";
 
@@ -17,6 +22,7 @@ const DEFAULT: InterceptionTarget = {
   targetIp: "127.0.0.1",
   targetPort: 2579,
 };
+const NAT = interceptionChain(DEFAULT);
 const ORIGINAL_LISTING = `-N aad-metadata
 -A aad-metadata ! -s 127.0.0.1/32 -d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 127.0.0.1:2579
 -A aad-metadata -j RETURN
@@ -54,19 +60,19 @@ describe("expected chain", () => {
 
 describe("planChain", () => {
   test("the correct chain with its jump needs nothing", () => {
-    const plan = planChain({ chainListing: ORIGINAL_LISTING, jumpPresent: true }, DEFAULT);
+    const plan = planChain({ chainListing: ORIGINAL_LISTING, jumpPresent: true }, NAT);
     expect(plan.actions).toEqual([]);
     expect(plan.rewritesChain).toBe(false);
   });
 
   test("whitespace differences in the listing are not a mismatch", () => {
     const spaced = ORIGINAL_LISTING.replaceAll(" ", "  ").replace("\n", "\r\n\n");
-    expect(planChain({ chainListing: spaced, jumpPresent: true }, DEFAULT).actions).toEqual([]);
+    expect(planChain({ chainListing: spaced, jumpPresent: true }, NAT).actions).toEqual([]);
   });
 
   test("a missing chain is created, filled and jumped to, in that order", () => {
-    const plan = planChain({ chainListing: null, jumpPresent: false }, DEFAULT);
-    expect(plan.actions.map(actionArgs)).toEqual([
+    const plan = planChain({ chainListing: null, jumpPresent: false }, NAT);
+    expect(plan.actions.map((action) => actionArgs(action, NAT))).toEqual([
       ["-N", "aad-metadata"],
       ["-A", "aad-metadata", ...normaliseListing(ORIGINAL_LISTING)[1]!.split(" ").slice(2)],
       ["-A", "aad-metadata", "-j", "RETURN"],
@@ -75,19 +81,19 @@ describe("planChain", () => {
   });
 
   test("a flushed chain is refilled without recreating it", () => {
-    const plan = planChain({ chainListing: "-N aad-metadata\n", jumpPresent: true }, DEFAULT);
+    const plan = planChain({ chainListing: "-N aad-metadata\n", jumpPresent: true }, NAT);
     expect(plan.rewritesChain).toBe(true);
     expect(plan.actions.map((a) => a.kind)).toEqual(["flush-chain", "append-rule", "append-rule"]);
   });
 
   test("an edited rule (other target) makes the chain be rewritten", () => {
     const edited = ORIGINAL_LISTING.replace("127.0.0.1:2579", "127.0.0.1:9999");
-    const plan = planChain({ chainListing: edited, jumpPresent: true }, DEFAULT);
+    const plan = planChain({ chainListing: edited, jumpPresent: true }, NAT);
     expect(plan.actions[0]).toEqual({ kind: "flush-chain" });
   });
 
   test("a missing jump alone is re-inserted at position 1", () => {
-    const plan = planChain({ chainListing: ORIGINAL_LISTING, jumpPresent: false }, DEFAULT);
+    const plan = planChain({ chainListing: ORIGINAL_LISTING, jumpPresent: false }, NAT);
     expect(plan.actions).toEqual([{ kind: "insert-jump" }]);
   });
 
@@ -99,12 +105,12 @@ describe("planChain", () => {
     fc.assert(
       fc.property(fc.option(fc.array(line, { maxLength: 5 })), fc.boolean(), (lines, jump) => {
         const listing = lines === null ? null : lines.join("\n");
-        const plan = planChain({ chainListing: listing, jumpPresent: jump }, DEFAULT);
+        const plan = planChain({ chainListing: listing, jumpPresent: jump }, NAT);
         // Simulate iptables on the chain contents.
         let chain: string[] | null = listing === null ? null : normaliseListing(listing);
         let jumped = jump;
         for (const action of plan.actions as ChainAction[]) {
-          const args = actionArgs(action);
+          const args = actionArgs(action, NAT);
           if (action.kind === "create-chain") chain = ["-N aad-metadata"];
           else if (action.kind === "flush-chain") chain = ["-N aad-metadata"];
           else if (action.kind === "append-rule") chain!.push(args.join(" "));
@@ -113,8 +119,45 @@ describe("planChain", () => {
         expect(chain).toEqual(expectedChainLines(DEFAULT));
         expect(jumped).toBe(true);
         // And the result needs no further action.
-        expect(planChain({ chainListing: chain!.join("\n"), jumpPresent: true }, DEFAULT).actions).toEqual([]);
+        expect(planChain({ chainListing: chain!.join("\n"), jumpPresent: true }, NAT).actions).toEqual([]);
       }),
     );
+  });
+});
+
+describe("localnet guard (CVE-2020-8558)", () => {
+  /** What `iptables -t filter -S aad-metadata-localnet` prints with iptables-nft and iptables-legacy 1.8. */
+  const GUARD_LISTING = `-N aad-metadata-localnet
+-A aad-metadata-localnet ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP
+`;
+
+  test("renders kube-proxy's rule in NMI's own filter chain, jumped to from INPUT", () => {
+    expect(chainLines(LOCALNET_GUARD)).toEqual(normaliseListing(GUARD_LISTING));
+    expect(LOCALNET_GUARD.table).toBe("filter");
+    const plan = planChain({ chainListing: null, jumpPresent: false }, LOCALNET_GUARD);
+    expect(plan.actions.map((action) => actionArgs(action, LOCALNET_GUARD))).toEqual([
+      ["-N", "aad-metadata-localnet"],
+      ["-A", "aad-metadata-localnet", ...normaliseListing(GUARD_LISTING)[1]!.split(" ").slice(2)],
+      ["-I", "INPUT", "1", "-j", "aad-metadata-localnet"],
+    ]);
+    expect(planChain({ chainListing: GUARD_LISTING, jumpPresent: true }, LOCALNET_GUARD).actions).toEqual([]);
+  });
+
+  test("is kept, after the interception, whenever the DNAT target is loopback (route_localnet)", () => {
+    expect(desiredChains(DEFAULT).map((c) => `${c.table}/${c.chain}`)).toEqual([
+      "nat/aad-metadata",
+      "filter/aad-metadata-localnet",
+    ]);
+  });
+
+  test("is not needed for a node-address target", () => {
+    expect(desiredChains({ ...DEFAULT, targetIp: "10.240.0.4" }).map((c) => c.chain)).toEqual(["aad-metadata"]);
+  });
+
+  test("uninstall covers both chains", () => {
+    expect(OWNED_CHAINS.map((c) => `${c.table}/${c.chain}/${c.jumpFrom}`)).toEqual([
+      "nat/aad-metadata/PREROUTING",
+      "filter/aad-metadata-localnet/INPUT",
+    ]);
   });
 });

@@ -1,10 +1,15 @@
-// The interception rules NMI keeps in the nat table, as pure data: what `iptables -t nat -S aad-metadata`
-// must print for a config, and which iptables calls turn what it does print into that.
+// The chains NMI keeps, as pure data: what `iptables -t <table> -S <chain>` must print for a config, and
+// which iptables calls turn what it does print into that. Two chains: the interception in the nat table
+// and, when the DNAT target is loopback, the localnet guard in the filter table.
 export const NAT_TABLE = "nat";
 export const CHAIN = "aad-metadata";
 export const JUMP_FROM = "PREROUTING";
-/** Logged (as the original does) whenever the chain is rewritten. */
+/** Logged (as the original does) whenever the nat chain is rewritten. */
 export const REFLUSH_MESSAGE = `flushing iptables to add ${CHAIN} custom chains`;
+
+export const FILTER_TABLE = "filter";
+export const GUARD_CHAIN = "aad-metadata-localnet";
+export const GUARD_JUMP_FROM = "INPUT";
 
 export interface InterceptionTarget {
   /** IMDS address and port matched by the DNAT rule (--metadata-ip / --metadata-port). */
@@ -13,6 +18,14 @@ export interface InterceptionTarget {
   /** Where matched traffic is sent: the NMI listener. */
   targetIp: string;
   targetPort: number;
+}
+
+/** One custom chain: its table, its rules (arguments after `-A <chain>`) and the built-in chain jumping to it. */
+export interface ChainSpec {
+  table: string;
+  chain: string;
+  jumpFrom: string;
+  rules: string[][];
 }
 
 /**
@@ -29,7 +42,7 @@ export function needsRouteLocalnet(targetIp: string): boolean {
   return targetIp.startsWith("127.");
 }
 
-/** The rule arguments (after `-A aad-metadata`), in the order iptables lists them. */
+/** The nat rule arguments (after `-A aad-metadata`), in the order iptables lists them. */
 export function expectedRules(t: InterceptionTarget): string[][] {
   return [
     [
@@ -53,9 +66,63 @@ export function expectedRules(t: InterceptionTarget): string[][] {
   ];
 }
 
+export function interceptionChain(t: InterceptionTarget): ChainSpec {
+  return { table: NAT_TABLE, chain: CHAIN, jumpFrom: JUMP_FROM, rules: expectedRules(t) };
+}
+
+/**
+ * kube-proxy's guard against CVE-2020-8558: with route_localnet=1 a neighbour could reach services bound
+ * to 127.0.0.1 by sending to 127.0.0.0/8. Such packets are dropped unless they belong to a connection the
+ * node made or DNATed itself (a pod's IMDS request DNATed to 127.0.0.1 has ctstate DNAT).
+ */
+export const LOCALNET_GUARD: ChainSpec = {
+  table: FILTER_TABLE,
+  chain: GUARD_CHAIN,
+  jumpFrom: GUARD_JUMP_FROM,
+  rules: [
+    [
+      "!",
+      "-s",
+      "127.0.0.0/8",
+      "-d",
+      "127.0.0.0/8",
+      "-m",
+      "conntrack",
+      "!",
+      "--ctstate",
+      "RELATED,ESTABLISHED,DNAT",
+      "-j",
+      "DROP",
+    ],
+  ],
+};
+
+/**
+ * The chains to keep, in the order they are reconciled: the interception first (it is what keeps pods
+ * from IMDS), then the guard, which must be in place before route_localnet is turned on. The guard is
+ * kept whenever NMI relies on route_localnet: after a restart NMI cannot tell whether it or kube-proxy
+ * set the sysctl, and a guard identical to kube-proxy's is harmless.
+ */
+export function desiredChains(t: InterceptionTarget): ChainSpec[] {
+  const chains = [interceptionChain(t)];
+  if (needsRouteLocalnet(t.targetIp)) chains.push(LOCALNET_GUARD);
+  return chains;
+}
+
+/** Every chain NMI may have installed (uninstall removes them all, whatever the current target). */
+export const OWNED_CHAINS: readonly Pick<ChainSpec, "table" | "chain" | "jumpFrom">[] = [
+  { table: NAT_TABLE, chain: CHAIN, jumpFrom: JUMP_FROM },
+  { table: FILTER_TABLE, chain: GUARD_CHAIN, jumpFrom: GUARD_JUMP_FROM },
+];
+
+/** Exactly what `iptables -t <table> -S <chain>` prints when the chain is right. */
+export function chainLines(spec: ChainSpec): string[] {
+  return [`-N ${spec.chain}`, ...spec.rules.map((rule) => `-A ${spec.chain} ${rule.join(" ")}`)];
+}
+
 /** Exactly what `iptables -t nat -S aad-metadata` prints when the chain is right. */
 export function expectedChainLines(t: InterceptionTarget): string[] {
-  return [`-N ${CHAIN}`, ...expectedRules(t).map((rule) => `-A ${CHAIN} ${rule.join(" ")}`)];
+  return chainLines(interceptionChain(t));
 }
 
 /** Splits `-S` output into comparable lines: trimmed, inner whitespace collapsed, blanks dropped. */
@@ -73,9 +140,9 @@ export type ChainAction =
   | { kind: "insert-jump" };
 
 export interface ObservedState {
-  /** `-S aad-metadata` output, or null when the chain does not exist. */
+  /** `-S <chain>` output, or null when the chain does not exist. */
   chainListing: string | null;
-  /** Whether PREROUTING jumps to the chain (`-C PREROUTING -j aad-metadata`). */
+  /** Whether the built-in chain jumps to it (`-C <jumpFrom> -j <chain>`). */
   jumpPresent: boolean;
 }
 
@@ -86,10 +153,10 @@ export interface ChainPlan {
 }
 
 /** Actions that bring the observed state to the expected one; empty when nothing differs. */
-export function planChain(observed: ObservedState, t: InterceptionTarget): ChainPlan {
+export function planChain(observed: ObservedState, spec: ChainSpec): ChainPlan {
   const actions: ChainAction[] = [];
   let rewritesChain = false;
-  const expected = expectedChainLines(t);
+  const expected = chainLines(spec);
   if (observed.chainListing === null) {
     actions.push({ kind: "create-chain" });
     rewritesChain = true;
@@ -98,22 +165,22 @@ export function planChain(observed: ObservedState, t: InterceptionTarget): Chain
     rewritesChain = actual.length !== expected.length || actual.some((line, i) => line !== expected[i]);
     if (rewritesChain) actions.push({ kind: "flush-chain" });
   }
-  if (rewritesChain) for (const rule of expectedRules(t)) actions.push({ kind: "append-rule", rule });
+  if (rewritesChain) for (const rule of spec.rules) actions.push({ kind: "append-rule", rule });
   // The jump goes to position 1 only when absent; an existing jump elsewhere is left where it is.
   if (!observed.jumpPresent) actions.push({ kind: "insert-jump" });
   return { actions, rewritesChain };
 }
 
-/** The iptables arguments (after `-w 5 -t nat`) for one action. */
-export function actionArgs(action: ChainAction): string[] {
+/** The iptables arguments (after `-w 5 -t <table>`) for one action on a chain. */
+export function actionArgs(action: ChainAction, spec: Pick<ChainSpec, "chain" | "jumpFrom">): string[] {
   switch (action.kind) {
     case "create-chain":
-      return ["-N", CHAIN];
+      return ["-N", spec.chain];
     case "flush-chain":
-      return ["-F", CHAIN];
+      return ["-F", spec.chain];
     case "append-rule":
-      return ["-A", CHAIN, ...action.rule];
+      return ["-A", spec.chain, ...action.rule];
     case "insert-jump":
-      return ["-I", JUMP_FROM, "1", "-j", CHAIN];
+      return ["-I", spec.jumpFrom, "1", "-j", spec.chain];
   }
 }

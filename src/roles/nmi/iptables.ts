@@ -1,17 +1,28 @@
-// The iptables shell: applies the plan from iptables-rules.ts with `iptables -w 5 -t nat ...`, sets and
-// verifies route_localnet for a loopback target, optionally clears conntrack entries to IMDS, and keeps
-// reconciling. Failures are retried with backoff and reported (inactive, log, metric), never fatal.
+// The iptables shell: picks the node's iptables backend once, applies the plans from iptables-rules.ts
+// with `<iptables> -w 5 -t <table> ...`, sets and verifies route_localnet for a loopback target,
+// optionally clears conntrack entries to IMDS, and keeps reconciling. Failures are retried with backoff
+// and reported (inactive, log, metric), never fatal.
 //
 // Fail closed: stop() only stops the loop and leaves the rules, so while NMI is down pod traffic to
 // IMDS is DNATed to a port nobody listens on and is refused; the next NMI adopts the same rules without
-// a gap. Only cleanup() (uninstall, `--cleanup`) removes them.
+// a gap. Only cleanup() (uninstall, `--cleanup`) removes them. The rules go in before route_localnet is
+// touched: if the sysctl cannot be set, DNATed packets to 127.0.0.1 are martian and dropped, so pods are
+// blocked, never passed to IMDS.
+import {
+  type BackendChoice,
+  chooseBackend,
+  type IptablesCommand,
+  VARIANT_BINARIES,
+  variantsInstalled,
+} from "./iptables-backend.ts";
 import {
   actionArgs,
   CHAIN,
+  type ChainSpec,
+  desiredChains,
   type InterceptionTarget,
-  JUMP_FROM,
-  NAT_TABLE,
   needsRouteLocalnet,
+  OWNED_CHAINS,
   planChain,
   REFLUSH_MESSAGE,
 } from "./iptables-rules.ts";
@@ -58,6 +69,38 @@ export const procSysctl: SysctlAccess = {
 
 export const ROUTE_LOCALNET_PATH = "/proc/sys/net/ipv4/conf/all/route_localnet";
 
+/** Logged once when route_localnet cannot be set: what the operator can do about it. */
+export const ROUTE_LOCALNET_ADVICE =
+  "cannot set net.ipv4.conf.all.route_localnet=1: pod traffic to the metadata address is DNATed to 127.0.0.1 " +
+  "and dropped by the kernel, so pods are blocked (not exposed) and NMI stays Not Active. Set " +
+  "net.ipv4.conf.all.route_localnet=1 on the node (kube-proxy in iptables mode does), or pass " +
+  "--nmi-listen-address=<node IP> so the DNAT target is that address";
+
+/** Finds a command on PATH (Bun.which); injected so unit tests see the binaries they choose. */
+export type Which = (command: string) => string | null;
+
+/** The iptables backend the node uses (see iptables-backend.ts): saves listed once, nothing changed. */
+export async function detectIptablesBackend(
+  runner: CommandRunner,
+  which: Which = (command) => Bun.which(command),
+): Promise<BackendChoice> {
+  if (
+    !variantsInstalled(
+      which("iptables"),
+      VARIANT_BINARIES.map((name) => which(name)),
+    )
+  ) {
+    return chooseBackend({ variantsInstalled: false });
+  }
+  const save = async (command: string) => {
+    const result = await runner.run([command]);
+    return { ok: result.code === 0, output: result.stdout };
+  };
+  const legacy = await save("iptables-legacy-save");
+  const nft = await save("iptables-nft-save");
+  return chooseBackend({ variantsInstalled: true, legacy, nft });
+}
+
 export interface InterceptorLogger {
   info(fields: object, message: string): void;
   warn(fields: object, message: string): void;
@@ -73,7 +116,10 @@ export interface InterceptorOptions {
   runner?: CommandRunner;
   sysctl?: SysctlAccess;
   log?: InterceptorLogger;
-  /** Reports each reconcile's outcome (true: rules verified in place). */
+  /** The iptables binary to run; detected from the node's rules on first use when absent. */
+  backend?: IptablesCommand;
+  which?: Which;
+  /** Reports each reconcile's outcome (true: rules verified in place); `error` only for a failure. */
   onStatus?: (active: boolean, error?: Error) => void;
   /** First and largest retry delay after a failure. */
   backoffInitialMs?: number;
@@ -90,15 +136,23 @@ export class IptablesError extends Error {
   }
 }
 
+export class RouteLocalnetError extends Error {
+  readonly code = "ROUTE_LOCALNET_FAILED";
+}
+
 const silent: InterceptorLogger = { info() {}, warn() {}, error() {} };
+
+const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)));
 
 export class Interceptor {
   readonly #options: InterceptorOptions;
   readonly #runner: CommandRunner;
   readonly #sysctl: SysctlAccess;
   readonly #log: InterceptorLogger;
+  #command: IptablesCommand | null;
   #active = false;
   #conntrackCleared = false;
+  #routeLocalnetAdvised = false;
   #timer: ReturnType<typeof setTimeout> | null = null;
   #running = false;
   #failures = 0;
@@ -110,6 +164,7 @@ export class Interceptor {
     this.#runner = options.runner ?? spawnRunner;
     this.#sysctl = options.sysctl ?? procSysctl;
     this.#log = options.log ?? silent;
+    this.#command = options.backend ?? null;
   }
 
   /** True once the rules (and route_localnet, if needed) were last verified in place. */
@@ -121,24 +176,66 @@ export class Interceptor {
     return this.#lastError;
   }
 
-  async #iptables(args: readonly string[]): Promise<CommandResult> {
-    const argv = ["iptables", "-w", "5", "-t", NAT_TABLE, ...args];
+  /** The iptables binary in use; detected once, on the first reconcile or cleanup. */
+  async backend(): Promise<IptablesCommand> {
+    if (this.#command) return this.#command;
+    const choice = await detectIptablesBackend(this.#runner, this.#options.which);
+    this.#log.info(
+      { backend: choice.command, reason: choice.reason, legacyRules: choice.legacyRules, nftRules: choice.nftRules },
+      `using ${choice.command} (${choice.reason})`,
+    );
+    this.#command ??= choice.command;
+    return this.#command;
+  }
+
+  async #argv(table: string, args: readonly string[]): Promise<string[]> {
+    return [await this.backend(), "-w", "5", "-t", table, ...args];
+  }
+
+  async #iptables(table: string, args: readonly string[]): Promise<CommandResult> {
+    const argv = await this.#argv(table, args);
     const result = await this.#runner.run(argv);
     if (result.code !== 0) throw new IptablesError(argv, result);
     return result;
   }
 
-  async #probe(args: readonly string[]): Promise<CommandResult> {
-    return this.#runner.run(["iptables", "-w", "5", "-t", NAT_TABLE, ...args]);
+  async #probe(table: string, args: readonly string[]): Promise<CommandResult> {
+    return this.#runner.run(await this.#argv(table, args));
+  }
+
+  async #reconcileChain(spec: ChainSpec): Promise<void> {
+    const listing = await this.#probe(spec.table, ["-S", spec.chain]);
+    const jump = await this.#probe(spec.table, ["-C", spec.jumpFrom, "-j", spec.chain]);
+    const plan = planChain(
+      { chainListing: listing.code === 0 ? listing.stdout : null, jumpPresent: jump.code === 0 },
+      spec,
+    );
+    if (plan.rewritesChain && listing.code === 0) {
+      this.#log.warn(
+        { table: spec.table, chain: spec.chain },
+        spec.chain === CHAIN ? REFLUSH_MESSAGE : `rewriting ${spec.chain}`,
+      );
+    }
+    for (const action of plan.actions) await this.#iptables(spec.table, actionArgs(action, spec));
+    if (plan.actions.length > 0) {
+      this.#log.info(
+        { table: spec.table, chain: spec.chain, actions: plan.actions.map((a) => a.kind) },
+        "iptables reconciled",
+      );
+    }
   }
 
   async #ensureRouteLocalnet(): Promise<void> {
     if (!needsRouteLocalnet(this.#options.target.targetIp)) return;
-    const current = (await this.#sysctl.read(ROUTE_LOCALNET_PATH)).trim();
-    if (current === "1") return;
-    await this.#sysctl.write(ROUTE_LOCALNET_PATH, "1");
-    const verified = (await this.#sysctl.read(ROUTE_LOCALNET_PATH)).trim();
-    if (verified !== "1") throw new Error(`${ROUTE_LOCALNET_PATH} is ${verified} after writing 1`);
+    try {
+      const current = (await this.#sysctl.read(ROUTE_LOCALNET_PATH)).trim();
+      if (current === "1") return;
+      await this.#sysctl.write(ROUTE_LOCALNET_PATH, "1");
+      const verified = (await this.#sysctl.read(ROUTE_LOCALNET_PATH)).trim();
+      if (verified !== "1") throw new Error(`${ROUTE_LOCALNET_PATH} is ${verified} after writing 1`);
+    } catch (error) {
+      throw new RouteLocalnetError(`route_localnet: ${asError(error).message}`);
+    }
     this.#log.info({ path: ROUTE_LOCALNET_PATH }, "set route_localnet=1 so DNAT to 127.0.0.1 reaches NMI");
   }
 
@@ -160,22 +257,28 @@ export class Interceptor {
     this.#log.info({ output: result.stderr.trim() }, "cleared conntrack entries to the metadata address");
   }
 
-  /** One reconciliation: route_localnet, chain contents, PREROUTING jump, then (once) conntrack. */
+  /**
+   * One reconciliation: the nat chain and its jump, the localnet guard (loopback target), then
+   * route_localnet, then (once) conntrack. A route_localnet failure does not stop the rest: the rules
+   * stay and block pods, and the cycle reports failure.
+   */
   async reconcileOnce(): Promise<void> {
-    await this.#ensureRouteLocalnet();
-    const listing = await this.#probe(["-S", CHAIN]);
-    const jump = await this.#probe(["-C", JUMP_FROM, "-j", CHAIN]);
-    const plan = planChain(
-      { chainListing: listing.code === 0 ? listing.stdout : null, jumpPresent: jump.code === 0 },
-      this.#options.target,
-    );
-    if (plan.rewritesChain && listing.code === 0) this.#log.warn({ chain: CHAIN }, REFLUSH_MESSAGE);
-    for (const action of plan.actions) await this.#iptables(actionArgs(action));
-    if (plan.actions.length > 0) this.#log.info({ actions: plan.actions.map((a) => a.kind) }, "iptables reconciled");
+    for (const spec of desiredChains(this.#options.target)) await this.#reconcileChain(spec);
+    let sysctlError: RouteLocalnetError | null = null;
+    try {
+      await this.#ensureRouteLocalnet();
+      this.#routeLocalnetAdvised = false;
+    } catch (error) {
+      sysctlError = error as RouteLocalnetError;
+      if (!this.#routeLocalnetAdvised) this.#log.error({ err: sysctlError.message }, ROUTE_LOCALNET_ADVICE);
+      this.#routeLocalnetAdvised = true;
+    }
+    // Also without route_localnet: flows opened before the rules then hit the DNAT and are dropped.
     if (this.#options.enableConntrackDeletion && !this.#conntrackCleared) {
       await this.#clearConntrack();
       this.#conntrackCleared = true;
     }
+    if (sysctlError) throw sysctlError;
   }
 
   /** Reconciles now and then every interval; after a failure retries sooner, with backoff. */
@@ -205,7 +308,7 @@ export class Interceptor {
       this.#setActive(true);
     } catch (error) {
       this.#failures++;
-      this.#lastError = error instanceof Error ? error : new Error(String(error));
+      this.#lastError = asError(error);
       this.#log.error({ err: this.#lastError.message, failures: this.#failures }, "iptables reconcile failed");
       this.#setActive(false, this.#lastError);
     }
@@ -238,35 +341,39 @@ export class Interceptor {
   }
 
   /**
-   * Uninstall: removes every PREROUTING jump, then flushes and deletes the chain. Absent pieces are
-   * fine; any other failure is thrown after trying every step.
+   * Uninstall: for each chain NMI owns (nat interception, filter guard), removes every jump to it, then
+   * flushes and deletes it. Absent pieces are fine; any other failure is thrown after trying every step.
+   * route_localnet is left as it is: kube-proxy or others may rely on it.
    */
   async cleanup(): Promise<void> {
     await this.stop();
     const failures: string[] = [];
-    // Several jumps may exist (e.g. inserted by older versions); delete until none is left.
-    for (let i = 0; i < 100; i++) {
-      const check = await this.#probe(["-C", JUMP_FROM, "-j", CHAIN]);
-      if (check.code !== 0) break;
-      const removed = await this.#probe(["-D", JUMP_FROM, "-j", CHAIN]);
-      if (removed.code !== 0) {
-        failures.push(removed.stderr.trim());
-        break;
+    for (const { table, chain, jumpFrom } of OWNED_CHAINS) {
+      // Several jumps may exist (e.g. inserted by older versions); delete until none is left.
+      for (let i = 0; i < 100; i++) {
+        const check = await this.#probe(table, ["-C", jumpFrom, "-j", chain]);
+        if (check.code !== 0) break;
+        const removed = await this.#probe(table, ["-D", jumpFrom, "-j", chain]);
+        if (removed.code !== 0) {
+          failures.push(removed.stderr.trim());
+          break;
+        }
+      }
+      const exists = await this.#probe(table, ["-S", chain]);
+      if (exists.code === 0) {
+        for (const args of [
+          ["-F", chain],
+          ["-X", chain],
+        ]) {
+          const result = await this.#probe(table, args);
+          if (result.code !== 0) failures.push(result.stderr.trim());
+        }
       }
     }
-    const exists = await this.#probe(["-S", CHAIN]);
-    if (exists.code === 0) {
-      for (const args of [
-        ["-F", CHAIN],
-        ["-X", CHAIN],
-      ]) {
-        const result = await this.#probe(args);
-        if (result.code !== 0) failures.push(result.stderr.trim());
-      }
-    }
-    this.#setActive(false);
-    if (failures.length > 0) throw new Error(`iptables cleanup incomplete: ${failures.join("; ")}`);
-    this.#log.info({ chain: CHAIN }, "removed the IMDS interception");
+    const error = failures.length > 0 ? new Error(`iptables cleanup incomplete: ${failures.join("; ")}`) : undefined;
+    this.#setActive(false, error);
+    if (error) throw error;
+    this.#log.info({ chains: OWNED_CHAINS.map((c) => c.chain) }, "removed the IMDS interception");
   }
 }
 

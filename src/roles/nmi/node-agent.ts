@@ -68,10 +68,11 @@ export async function startNodeAgent(
     runner: options.runner,
     sysctl: options.sysctl,
     log: options.log,
-    onStatus: (active) => {
+    onStatus: (active, error) => {
       readiness.set("iptables", active);
       metrics?.interceptionActive.set(active ? 1 : 0);
-      if (!active) metrics?.iptablesErrors.inc();
+      // Only failures count: a clean cleanup (uninstall) also reports inactive, without an error.
+      if (error) metrics?.iptablesErrors.inc();
     },
   });
   interceptor.start();

@@ -9,7 +9,7 @@ import { standardIdentityResolver } from "../../src/roles/nmi/identity-resolver.
 import { createImdsProxy } from "../../src/roles/nmi/imds-proxy.ts";
 import { InMemoryAssignments, InMemoryExceptions, InMemoryPods } from "../../src/roles/nmi/in-memory-ports.ts";
 import { type Token, type TokenUpstream, UpstreamTokenError } from "../../src/roles/nmi/ports.ts";
-import { createNmiApp, serveNmi } from "../../src/roles/nmi/server.ts";
+import { createNmiApp, longestRequestWaitMs, serveNmi } from "../../src/roles/nmi/server.ts";
 import { TokenCache } from "../../src/roles/nmi/token-cache.ts";
 import { type TokenBundle, TokenService } from "../../src/roles/nmi/token-service.ts";
 import { UpstreamBudget } from "../../src/roles/nmi/upstream-budget.ts";
@@ -118,5 +118,6 @@ const app = createNmiApp({
   }),
   proxy: createImdsProxy({ metadataIp: spec.imdsHost, metadataPort: spec.imdsPort, budget }),
 });
-const server = serveNmi(app, { hostname: "127.0.0.1", port: 0 });
+// The binary's default wait budget: (16 + 4) × 5 s plus the pod lookup.
+const server = serveNmi(app, { hostname: "127.0.0.1", port: 0, longestWaitMs: longestRequestWaitMs({}) });
 console.log(server.port);

@@ -6,7 +6,7 @@ import { connect } from "node:net";
 import type { AzureIdentity } from "../../src/kube/crds.ts";
 import type { IdentityResolver } from "../../src/roles/nmi/identity-resolver.ts";
 import { InMemoryExceptions, InMemoryPods } from "../../src/roles/nmi/in-memory-ports.ts";
-import { createNmiApp, type RunningServer, serveNmi } from "../../src/roles/nmi/server.ts";
+import { createNmiApp, longestRequestWaitMs, type RunningServer, serveNmi } from "../../src/roles/nmi/server.ts";
 import type { TokenProvider } from "../../src/roles/nmi/token-service.ts";
 
 // Bun's default idle timeout (10 s, checked on a 4 s tick) cuts a request held this long.
@@ -74,7 +74,7 @@ function serve(assignmentBudgetMs: number, longestWaitMs?: number): RunningServe
   const server = serveNmi(app, {
     hostname: "127.0.0.1",
     port: 0,
-    ...(longestWaitMs === undefined ? {} : { longestWaitMs }),
+    longestWaitMs: longestWaitMs ?? longestRequestWaitMs({ assignmentBudgetMs, podLookupWaitMs: 0 }),
   });
   servers.push(server);
   return server;

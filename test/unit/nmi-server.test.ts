@@ -116,7 +116,7 @@ function makeServer(setRetryAfterHeader: boolean) {
     metrics,
     logTokenRequest: (line) => logs.push(line),
   });
-  return serveNmi(app, { hostname: "127.0.0.1", port: 0 });
+  return serveNmi(app, { hostname: "127.0.0.1", port: 0, longestWaitMs: 10_000 });
 }
 
 beforeAll(() => {

@@ -120,7 +120,7 @@ beforeAll(() => {
     }),
     proxy: { forward: () => Promise.reject(new Error("not used")) },
   });
-  server = serveNmi(app, { hostname: "127.0.0.1", port: 0 });
+  server = serveNmi(app, { hostname: "127.0.0.1", port: 0, longestWaitMs: 10_000 });
 });
 
 afterAll(async () => {

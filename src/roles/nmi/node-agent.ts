@@ -6,7 +6,7 @@ import { type CommandRunner, Interceptor, type InterceptorLogger, type SysctlAcc
 import { dnatTargetIp, type InterceptionTarget } from "./iptables-rules.ts";
 import type { NmiMetrics } from "./nmi-metrics.ts";
 import { type ProbeServer, Readiness, startProbeServer } from "./probe-server.ts";
-import { createNmiApp, type NmiServerDeps, type RunningServer, serveNmi } from "./server.ts";
+import { createNmiApp, longestRequestWaitMs, type NmiServerDeps, type RunningServer, serveNmi } from "./server.ts";
 
 export interface NodeAgentOptions {
   /** --nmi-listen-address / --nmi-port */
@@ -59,7 +59,11 @@ export async function startNodeAgent(
 ): Promise<NodeAgent> {
   const readiness = new Readiness(["iptables", "caches", "server"]);
   const metrics = options.metrics ?? deps.metrics;
-  const server = serveNmi(createNmiApp({ ...deps, metrics }), { hostname: options.listenAddress, port: options.port });
+  const server = serveNmi(createNmiApp({ ...deps, metrics }), {
+    hostname: options.listenAddress,
+    port: options.port,
+    longestWaitMs: longestRequestWaitMs(deps.config),
+  });
   readiness.set("server", true);
   const interceptor = new Interceptor({
     target: interceptionTarget(options),

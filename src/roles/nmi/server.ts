@@ -184,10 +184,6 @@ export function idleTimeoutSeconds(longestWaitMs: number, marginMs = IDLE_TIMEOU
   return seconds > BUN_MAX_IDLE_TIMEOUT_S ? 0 : seconds;
 }
 
-// What each app built here may hold a request for, so serveNmi can size its idle timeout without every
-// caller passing the budget again.
-const appWaits = new WeakMap<Hono, number>();
-
 const TOKEN_PATH_LABEL = "/metadata/identity/oauth2/token";
 const HOST_TOKEN_PATH_LABEL = "/host/token";
 
@@ -456,15 +452,14 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     deps.logError?.(error, { path: c.req.path });
     return errorResponse(imdsError(500, "internal error"));
   });
-  appWaits.set(app, longestRequestWaitMs(config));
   return app;
 }
 
 export interface ServeOptions {
   hostname: string;
   port: number;
-  /** The longest a request may be held (default: what the app was built with, see longestRequestWaitMs). */
-  longestWaitMs?: number;
+  /** The longest a request may be held: longestRequestWaitMs of the app's config. */
+  longestWaitMs: number;
 }
 
 export interface RunningServer {
@@ -478,11 +473,10 @@ export interface RunningServer {
  * default), longer than Bun's 10 s default idle timeout, so the timeout is sized from that budget.
  */
 export function serveNmi(app: Hono, options: ServeOptions): RunningServer {
-  const longestWaitMs = options.longestWaitMs ?? appWaits.get(app) ?? longestRequestWaitMs({});
   const server = Bun.serve({
     hostname: options.hostname,
     port: options.port,
-    idleTimeout: idleTimeoutSeconds(longestWaitMs),
+    idleTimeout: idleTimeoutSeconds(options.longestWaitMs),
     fetch: (request, bunServer) => app.fetch(request, bunServer),
   });
   return {

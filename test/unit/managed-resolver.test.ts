@@ -91,6 +91,8 @@ describe("managed mode: selection in the pod's namespace", () => {
     const selection = selectManagedIdentity(pod("p", "team-a", "web"), { clientId: CLIENT_B, resourceId: "" }, objects);
     expect(selection.kind).toBe("found");
     if (selection.kind === "found") expect(selection.identity.metadata).toEqual({ name: "id-b", namespace: "team-a" });
+    // The binding that named it travels with it (NMI tags the cached token with it).
+    if (selection.kind === "found") expect(selection.bindings).toEqual(["bind-b"]);
   });
 
   test("the same selector in another namespace gives that namespace's identities only", () => {

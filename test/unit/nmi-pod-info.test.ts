@@ -1,7 +1,9 @@
-// Which pod a source IP belongs to (pickCaller), including IP reuse while the old pod is terminating.
+// Which pod a source IP belongs to (pickCaller), including IP reuse while the old pod is terminating,
+// and when the server waits for a newer pod before trusting the lookup (awaitsNewerPod).
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import type { PodInfo } from "../../src/roles/nmi/ports.ts";
-import { pickCaller, podInfoOf } from "../../src/roles/nmi/wiring/pod-info.ts";
+import { awaitsNewerPod, pickCaller, podInfoOf } from "../../src/roles/nmi/wiring/pod-info.ts";
 
 function pod(name: string, extra: Partial<PodInfo> = {}): PodInfo {
   return {
@@ -55,5 +57,30 @@ describe("podInfoOf", () => {
     } as Parameters<typeof podInfoOf>[0]);
     expect(info.terminating).toBe(true);
     expect(info.ip).toBe("10.0.0.7");
+  });
+});
+
+describe("awaitsNewerPod (whether the server waits for the pod informer before trusting a lookup)", () => {
+  test("no pod yet, or only terminating pods (one or several): wait, the IP may be reused by a pod not seen yet", () => {
+    expect(awaitsNewerPod({ kind: "none" })).toBe(true);
+    expect(awaitsNewerPod({ kind: "found", pod: pod("old", { terminating: true }) })).toBe(true);
+    const x = pod("x", { terminating: true });
+    const y = pod("y", { terminating: true });
+    expect(awaitsNewerPod(pickCaller([x, y]))).toBe(true);
+  });
+
+  test("a non-terminating pod holds the IP (alone, beside a terminating one, or two live ones): no wait", () => {
+    expect(awaitsNewerPod(pickCaller([pod("live")]))).toBe(false);
+    expect(awaitsNewerPod(pickCaller([pod("old", { terminating: true }), pod("new")]))).toBe(false);
+    expect(awaitsNewerPod(pickCaller([pod("a"), pod("b"), pod("old", { terminating: true })]))).toBe(false);
+  });
+
+  test("over any mix of pods, it waits exactly when no non-terminating pod holds the IP", () => {
+    fc.assert(
+      fc.property(fc.array(fc.boolean(), { maxLength: 5 }), (terminating) => {
+        const candidates = terminating.map((t, i) => pod(`p${i}`, { terminating: t }));
+        expect(awaitsNewerPod(pickCaller(candidates))).toBe(candidates.every((p) => p.terminating));
+      }),
+    );
   });
 });

@@ -2,6 +2,7 @@
 // address with `curl --interface 127.0.0.N`, fake ports for pods, assignments, tokens and IMDS.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import type { AzureAssignedIdentity, AzureIdentity } from "../../src/kube/crds.ts";
+import type { WaitClock } from "../../src/roles/nmi/change-wait.ts";
 import { standardIdentityResolver } from "../../src/roles/nmi/identity-resolver.ts";
 import { InMemoryAssignments, InMemoryExceptions, InMemoryPods } from "../../src/roles/nmi/in-memory-ports.ts";
 import { NmiMetrics } from "../../src/roles/nmi/nmi-metrics.ts";
@@ -508,5 +509,153 @@ describe("other routes", () => {
     const text = await metrics.registry.getSingleMetricAsString("aadpodidentity_nmi_requests_total");
     expect(text).toContain('route="token",status_code="200"');
     expect(text).toContain('route="blocked",status_code="403"');
+  });
+});
+
+describe("IP reuse while the old pod terminates (manual clock, app.fetch with a fixed source address)", () => {
+  const LOOKUP_WAIT_MS = 1200;
+  const IP = "10.9.0.7";
+
+  function manualClock() {
+    let now = 0;
+    const timers = new Set<{ at: number; fn: () => void }>();
+    const clock: WaitClock = {
+      now: () => now,
+      setTimer(fn, ms) {
+        const timer = { at: now + ms, fn };
+        timers.add(timer);
+        return () => timers.delete(timer);
+      },
+    };
+    return {
+      clock,
+      pendingTimers: () => timers.size,
+      advance(ms: number) {
+        now += ms;
+        for (const timer of [...timers]) {
+          if (timer.at <= now) {
+            timers.delete(timer);
+            timer.fn();
+          }
+        }
+      },
+    };
+  }
+
+  /** An app whose only time is the manual clock: a wait ends only when the test advances it. */
+  function reuseWorld() {
+    const manual = manualClock();
+    const podStore = new InMemoryPods();
+    const records = new InMemoryAssignments();
+    const fakeTokens = new FakeTokens();
+    const app = createNmiApp({
+      config: {
+        metadataHeaderRequired: true,
+        blockInstanceMetadata: false,
+        setRetryAfterHeader: false,
+        micNamespace: "kube-system",
+        maxHeaderBytes: 4096,
+        podLookupWaitMs: LOOKUP_WAIT_MS,
+      },
+      pods: podStore,
+      exceptions: new InMemoryExceptions(),
+      resolveIdentity: standardIdentityResolver({
+        source: records,
+        budget: { retryAttemptsForCreated: 1, retryAttemptsForAssigned: 1, findIdentityRetryIntervalMs: 1000 },
+        forceNamespaced: false,
+        holdUntilAssigned: true,
+        clock: manual.clock,
+      }),
+      tokens: fakeTokens,
+      proxy: { forward: async () => new Response("unused", { status: 599 }) },
+      clock: manual.clock,
+    });
+    const env = { requestIP: () => ({ address: IP, family: "IPv4", port: 40_000 }) };
+    let settled = false;
+    const ask = () => {
+      settled = false;
+      const pending = Promise.resolve(
+        app.fetch(new Request(`http://169.254.169.254${TOKEN}`, { headers: { Metadata: "true" } }), env),
+      );
+      void pending.then(() => {
+        settled = true;
+      });
+      return pending;
+    };
+    return { ...manual, podStore, records, fakeTokens, ask, settled: () => settled };
+  }
+
+  /** Lets the request reach its wait (or finish) without moving the manual clock. */
+  const settle = () => Bun.sleep(20);
+
+  test("only a terminating pod holds the IP and a new pod appears during the wait: the new pod's identity", async () => {
+    const w = reuseWorld();
+    w.podStore.upsert(pod("old", IP, { terminating: true }));
+    w.records.upsert(assignment("old", A, "Assigned"));
+    w.records.upsert(assignment("new", B, "Assigned"));
+    const pending = w.ask();
+    await settle();
+    expect(w.settled()).toBe(false);
+    expect(w.pendingTimers()).toBe(1);
+    w.advance(LOOKUP_WAIT_MS / 2);
+    await settle();
+    expect(w.settled()).toBe(false);
+    // The new pod's podIP reaches the informer: the waiting request is answered as the new pod, at once.
+    w.podStore.upsert(pod("new", IP));
+    const response = await pending;
+    expect(response.status).toBe(200);
+    expect((await response.json()).client_id).toBe(CLIENT_B);
+    expect(w.fakeTokens.calls.map((call) => call.clientId)).toEqual([CLIENT_B]);
+    expect(w.podStore.listenerCount).toBe(0);
+    expect(w.pendingTimers()).toBe(0);
+  });
+
+  test("only a terminating pod holds the IP and nothing appears: the terminating pod, after the whole wait", async () => {
+    const w = reuseWorld();
+    w.podStore.upsert(pod("old", IP, { terminating: true }));
+    w.records.upsert(assignment("old", A, "Assigned"));
+    const pending = w.ask();
+    await settle();
+    w.advance(LOOKUP_WAIT_MS - 1);
+    await settle();
+    expect(w.settled()).toBe(false);
+    expect(w.fakeTokens.calls).toEqual([]);
+    w.advance(1);
+    const response = await pending;
+    expect(response.status).toBe(200);
+    expect((await response.json()).client_id).toBe(CLIENT_A);
+    expect(w.podStore.listenerCount).toBe(0);
+  });
+
+  test("several terminating pods and nothing new: still ambiguous (500 naming them) after the wait", async () => {
+    const w = reuseWorld();
+    w.podStore.upsert(pod("old1", IP, { terminating: true }));
+    w.podStore.upsert(pod("old2", IP, { terminating: true }));
+    const pending = w.ask();
+    await settle();
+    expect(w.settled()).toBe(false);
+    w.advance(LOOKUP_WAIT_MS);
+    const response = await pending;
+    expect(response.status).toBe(500);
+    expect((await response.json()).error_description).toContain(`failed to match pod IP ${IP}`);
+  });
+
+  test("a non-terminating pod holds the IP (alone, or beside a terminating one): answered with no wait", async () => {
+    const w = reuseWorld();
+    w.podStore.upsert(pod("live", IP));
+    w.records.upsert(assignment("live", A, "Assigned"));
+    // The clock never moves: a request that waited would never be answered.
+    const alone = await Promise.race([w.ask(), Bun.sleep(2000).then(() => "still waiting" as const)]);
+    expect(alone).not.toBe("still waiting");
+    expect((alone as Response).status).toBe(200);
+    expect(await (alone as Response).json()).toMatchObject({ client_id: CLIENT_A });
+
+    w.podStore.upsert(pod("old", IP, { terminating: true }));
+    w.records.upsert(assignment("old", B, "Assigned"));
+    const beside = await Promise.race([w.ask(), Bun.sleep(2000).then(() => "still waiting" as const)]);
+    expect(beside).not.toBe("still waiting");
+    expect(await (beside as Response).json()).toMatchObject({ client_id: CLIENT_A });
+    expect(w.pendingTimers()).toBe(0);
+    expect(w.podStore.listenerCount).toBe(0);
   });
 });

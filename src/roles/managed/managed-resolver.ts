@@ -22,7 +22,8 @@ export interface NamespacedObjects {
 }
 
 export type ManagedSelection =
-  | { kind: "found"; identity: AzureIdentity }
+  /** `bindings`: the names of the bindings (in the pod's namespace) that name the chosen identity. */
+  | { kind: "found"; identity: AzureIdentity; bindings: string[] }
   /** The pod carries no aadpodidbinding label (or an empty one). */
   | { kind: "no-label" }
   /** No binding in the pod's namespace has the pod's selector. */
@@ -40,14 +41,12 @@ export function selectManagedIdentity(
 ): ManagedSelection {
   const selector = pod.labels[BINDING_LABEL] ?? "";
   if (selector === "") return { kind: "no-label" };
-  const names = new Set(
-    objects
-      .bindings(pod.namespace, selector)
-      // The lookup is trusted to filter, but a binding from elsewhere must never widen what a pod gets.
-      .filter((binding) => (binding.metadata.namespace ?? "") === pod.namespace && binding.spec.selector === selector)
-      .map((binding) => binding.spec.azureIdentity)
-      .filter((name) => name !== ""),
-  );
+  const matching = objects
+    .bindings(pod.namespace, selector)
+    // The lookup is trusted to filter, but a binding from elsewhere must never widen what a pod gets.
+    .filter((binding) => (binding.metadata.namespace ?? "") === pod.namespace && binding.spec.selector === selector)
+    .filter((binding) => binding.spec.azureIdentity !== "");
+  const names = new Set(matching.map((binding) => binding.spec.azureIdentity));
   if (names.size === 0) return { kind: "no-binding", selector };
   const missing: string[] = [];
   const unusable: string[] = [];
@@ -60,7 +59,12 @@ export function selectManagedIdentity(
   }
   if (bound.length === 0) return { kind: "no-identity", selector, missing, unusable };
   const chosen = bound.find((identity) => matchesRequest(identity, request));
-  if (chosen) return { kind: "found", identity: chosen };
+  if (chosen) {
+    const bindings = matching
+      .filter((binding) => binding.spec.azureIdentity === chosen.metadata.name)
+      .map((binding) => binding.metadata.name);
+    return { kind: "found", identity: chosen, bindings };
+  }
   return { kind: "no-match", selector, bound: bound.map((identity) => identity.metadata.name) };
 }
 
@@ -100,7 +104,10 @@ export function managedFailureMessage(
 export function managedIdentityResolver(objects: NamespacedObjects): IdentityResolver {
   return async (pod, request) => {
     const selection = selectManagedIdentity(pod, request, objects);
-    if (selection.kind === "found") return { kind: "found", identity: selection.identity, waitedMs: 0 };
+    if (selection.kind === "found") {
+      const bindings = selection.bindings.map((name) => ({ namespace: pod.namespace, name }));
+      return { kind: "found", identity: selection.identity, bindings, waitedMs: 0 };
+    }
     // "not-ready": 404, or 503 + Retry-After with --set-retry-after-header, as the original answered.
     return { kind: "not-ready", message: managedFailureMessage(pod, request, selection), waitedMs: 0 };
   };

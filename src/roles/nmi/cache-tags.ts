@@ -7,7 +7,11 @@ export const bindingTag = (namespace: string, name: string) => `binding:${namesp
 export const assignmentTag = (namespace: string, name: string) => `assignment:${namespace}/${name}`;
 export const secretTag = (namespace: string, name: string) => `secret:${namespace}/${name}`;
 
-export function cacheTagsFor(identity: AzureIdentity, record?: AzureAssignedIdentity): string[] {
+export function cacheTagsFor(
+  identity: AzureIdentity,
+  record?: AzureAssignedIdentity,
+  bindings: readonly { namespace: string; name: string }[] = [],
+): string[] {
   const tags = [identityTag(identity.metadata.namespace ?? "", identity.metadata.name)];
   const secret = identity.spec.clientPassword;
   if (secret?.name) tags.push(secretTag(secret.namespace || identity.metadata.namespace || "", secret.name));
@@ -16,5 +20,6 @@ export function cacheTagsFor(identity: AzureIdentity, record?: AzureAssignedIden
     const binding = record.spec.azureBindingRef;
     if (binding) tags.push(bindingTag(binding.metadata.namespace ?? "", binding.metadata.name));
   }
+  for (const binding of bindings) tags.push(bindingTag(binding.namespace, binding.name));
   return tags;
 }

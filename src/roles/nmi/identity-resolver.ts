@@ -7,7 +7,14 @@ import type { AssignedIdentitySource, PodInfo } from "./ports.ts";
 import { decideWait, type WaitBudget } from "./wait-decision.ts";
 
 export type Resolution =
-  | { kind: "found"; identity: AzureIdentity; record?: AzureAssignedIdentity; waitedMs: number }
+  | {
+      kind: "found";
+      identity: AzureIdentity;
+      record?: AzureAssignedIdentity;
+      /** Managed mode: the bindings matched at request time (standard mode has them in the record). */
+      bindings?: { namespace: string; name: string }[];
+      waitedMs: number;
+    }
   /** Not assigned (yet): 404, or 503 + Retry-After with --set-retry-after-header. */
   | { kind: "not-ready"; message: string; waitedMs: number }
   /** Waiting cannot help (e.g. namespaced rules forbid every match): 404. */

@@ -36,6 +36,7 @@ import { classifyPath, hasMetadataHeader } from "./request-classifier.ts";
 import type { TokenSource } from "./token-cache.ts";
 import { hostTokenBody, podTokenJson } from "./token-json.ts";
 import type { TokenProvider } from "./token-service.ts";
+import { awaitsNewerPod } from "./wiring/pod-info.ts";
 
 export interface NmiServerConfig {
   metadataHeaderRequired: boolean;
@@ -46,7 +47,10 @@ export interface NmiServerConfig {
   maxHeaderBytes: number;
   /** Longest accepted query string. */
   maxQueryBytes?: number;
-  /** How long an unknown source IP is waited for in the pod informer (the original retried 4 × 300 ms). */
+  /**
+   * How long a source IP that no pod holds, or only pods being deleted hold, is waited for in the pod
+   * informer, for a live pod to show up with it (the original retried an unknown IP 4 × 300 ms).
+   */
   podLookupWaitMs?: number;
   /**
    * The longest a request may be held for its assignment: (--retry-attempts-for-created +
@@ -199,30 +203,29 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     return response;
   };
 
-  /** The pod holding `ip`; waits (up to podLookupWaitMs) only when no pod has it yet. */
+  /**
+   * The pod holding `ip`. Waits (on informer events, up to podLookupWaitMs) while no pod has it yet or
+   * only terminating pods do (awaitsNewerPod: the IP may already be reused by a pod not seen yet); at the
+   * deadline the lookup stands as it is then (a terminating pod that is still there is the caller).
+   */
   const findPod = async (ip: string, request: Request): Promise<PodLookupResult> => {
     const known = deps.pods.byIp(ip);
-    if (known.kind !== "none") return known;
+    if (!awaitsNewerPod(known)) return known;
     const deadline = clock.now() + podLookupWaitMs;
     const evaluate = (): Evaluation<PodLookupResult> => {
       const result = deps.pods.byIp(ip);
-      if (result.kind !== "none" || clock.now() >= deadline) return { done: result };
+      if (!awaitsNewerPod(result) || clock.now() >= deadline) return { done: result };
       return { waitUntilMs: deadline };
     };
     const result = await waitForCondition(deps.pods, evaluate, request.signal, clock);
     return result === "aborted" ? { kind: "none" } : result;
   };
 
-  const fetchTokens = async (
-    identity: AzureIdentity,
-    record: AzureAssignedIdentity | undefined,
-    resource: string,
-    callerKey: string,
-  ) =>
-    deps.tokens.forIdentity(identity, resource, {
+  const fetchTokens = async (found: Extract<Resolution, { kind: "found" }>, resource: string, callerKey: string) =>
+    deps.tokens.forIdentity(found.identity, resource, {
       callerKey,
-      tags: cacheTagsFor(identity, record),
-      assignedAtMs: record ? deps.assignedAtMs?.(record) : undefined,
+      tags: cacheTagsFor(found.identity, found.record, found.bindings),
+      assignedAtMs: found.record ? deps.assignedAtMs?.(found.record) : undefined,
     });
 
   const recordResolution = (resolution: Resolution) => {
@@ -323,7 +326,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     if (resolution.kind !== "found") return fail(unresolved(resolution, identityRequest));
     log.identity = redactClientId(resolution.identity.spec.clientID);
     try {
-      const result = await fetchTokens(resolution.identity, resolution.record, query.resource, remote);
+      const result = await fetchTokens(resolution, query.resource, remote);
       recordCache(result.source);
       log.cache = cacheLabel(result.source);
       return finish(jsonTextResponse(podTokenJson(result.tokens, Date.now())));
@@ -395,7 +398,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     }
     log.identity = redactClientId(resolution.identity.spec.clientID);
     try {
-      const result = await fetchTokens(resolution.identity, resolution.record, query.resource, `host:${remote}`);
+      const result = await fetchTokens(resolution, query.resource, `host:${remote}`);
       recordCache(result.source);
       log.cache = cacheLabel(result.source);
       const tokens: Token[] = result.tokens;

@@ -7,7 +7,7 @@
 import { Hono } from "hono";
 import { getConnInfo } from "hono/bun";
 import * as v from "valibot";
-import type { AzureAssignedIdentity, AzureIdentity } from "../../kube/crds.ts";
+import type { AzureAssignedIdentity } from "../../kube/crds.ts";
 import { cacheTagsFor } from "./cache-tags.ts";
 import { type Evaluation, type WaitClock, waitForCondition, wallClock } from "./change-wait.ts";
 import { isExceptedPod, isMicPod } from "./exceptions.ts";

@@ -13,7 +13,14 @@ import { startWorld, type World } from "../../emulators/world.ts";
 import { API_VERSION } from "../../src/kube/crds.ts";
 import { compiledBinary } from "../support/compiled-binary.ts";
 import { type MicProcess, startMic } from "../support/mic-process.ts";
-import { getFrom, type HttpAnswer, type NmiProcess, startNmi, tokenPath } from "./nmi-harness.ts";
+import {
+  getFrom,
+  type HttpAnswer,
+  type NmiProcess,
+  SHORT_ASSIGNMENT_WAIT,
+  startNmi,
+  tokenPath,
+} from "./nmi-harness.ts";
 
 const RESOURCE = "https://vault.azure.net";
 
@@ -90,14 +97,7 @@ describe("standard mode (MIC writes the records), compiled NMI", () => {
     const nmi = await startNmi(world, binary, {
       node,
       imdsUrl: imds.url,
-      extraArgs: [
-        "--retry-attempts-for-created",
-        "2",
-        "--retry-attempts-for-assigned",
-        "8",
-        "--find-identity-retry-interval",
-        "1",
-      ],
+      extraArgs: [...SHORT_ASSIGNMENT_WAIT],
     });
     s = { world, imds, nmi };
     await nmi.waitForLog("informer caches synced");

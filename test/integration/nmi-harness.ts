@@ -47,6 +47,16 @@ function shareWorldFiles(world: World): { dir: string; kubeconfig: string; caBun
   return { dir, kubeconfig, caBundle };
 }
 
+/** A short assignment wait (2 + 8 polls of 1 s instead of 16 + 4 of 5 s), so refusals come in seconds. */
+export const SHORT_ASSIGNMENT_WAIT = [
+  "--retry-attempts-for-created",
+  "2",
+  "--retry-attempts-for-assigned",
+  "8",
+  "--find-identity-retry-interval",
+  "1",
+];
+
 export async function startNmi(world: World, binary: string, options: NmiStartOptions): Promise<NmiProcess> {
   const imds = new URL(options.imdsUrl);
   const port = await freePort();

@@ -9,7 +9,7 @@ import type { ImdsEmulator } from "../../emulators/imds/index.ts";
 import { startWorld, type World } from "../../emulators/world.ts";
 import { compiledBinary } from "../support/compiled-binary.ts";
 import { type MicProcess, startMic } from "../support/mic-process.ts";
-import { getFrom, type NmiProcess, startNmi, tokenPath } from "./nmi-harness.ts";
+import { getFrom, type NmiProcess, SHORT_ASSIGNMENT_WAIT, startNmi, tokenPath } from "./nmi-harness.ts";
 
 const RESOURCE = "https://vault.azure.net";
 const PROPAGATION_RETRY_MS = 2000;
@@ -49,16 +49,7 @@ beforeAll(async () => {
   nmi = await startNmi(world, binary, {
     node,
     imdsUrl: imds.url,
-    extraArgs: [
-      "--identity-propagation-retry",
-      `${PROPAGATION_RETRY_MS}ms`,
-      "--retry-attempts-for-created",
-      "2",
-      "--retry-attempts-for-assigned",
-      "8",
-      "--find-identity-retry-interval",
-      "1",
-    ],
+    extraArgs: ["--identity-propagation-retry", `${PROPAGATION_RETRY_MS}ms`, ...SHORT_ASSIGNMENT_WAIT],
   });
   await nmi.waitForLog("informer caches synced");
 }, 30_000);

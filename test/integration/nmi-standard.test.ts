@@ -8,7 +8,7 @@ import type { ImdsEmulator } from "../../emulators/imds/index.ts";
 import { startWorld, type World } from "../../emulators/world.ts";
 import { compiledBinary } from "../support/compiled-binary.ts";
 import { type MicProcess, startMic } from "../support/mic-process.ts";
-import { getFrom, type NmiProcess, startNmi, tokenPath } from "./nmi-harness.ts";
+import { getFrom, type NmiProcess, SHORT_ASSIGNMENT_WAIT, startNmi, tokenPath } from "./nmi-harness.ts";
 
 const RESOURCE = "https://vault.azure.net";
 let world: World;
@@ -36,14 +36,7 @@ beforeAll(async () => {
   nmi = await startNmi(world, binary, {
     node,
     imdsUrl: imds.url,
-    extraArgs: [
-      "--retry-attempts-for-created",
-      "2",
-      "--retry-attempts-for-assigned",
-      "8",
-      "--find-identity-retry-interval",
-      "1",
-    ],
+    extraArgs: [...SHORT_ASSIGNMENT_WAIT],
   });
   await nmi.waitForLog("NMI serving");
   healthBeforeStart = await fetch(`http://127.0.0.1:${nmi.probePort}/healthz`).then(async (r) => ({

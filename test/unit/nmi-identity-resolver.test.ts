@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import type { AzureAssignedIdentity, AzureIdentity } from "../../src/kube/crds.ts";
-import type { WaitClock } from "../../src/roles/nmi/change-wait.ts";
 import { standardIdentityResolver } from "../../src/roles/nmi/identity-resolver.ts";
 import { InMemoryAssignments } from "../../src/roles/nmi/in-memory-ports.ts";
 import type { PodInfo } from "../../src/roles/nmi/ports.ts";
+import { manualWaitClock } from "../support/manual-wait-clock.ts";
 
 const id: AzureIdentity = {
   apiVersion: "aadpodidentity.k8s.io/v1",
@@ -29,36 +29,10 @@ const pod: PodInfo = {
 };
 const budget = { retryAttemptsForCreated: 16, retryAttemptsForAssigned: 4, findIdentityRetryIntervalMs: 5000 };
 
-function manualClock() {
-  let now = 0;
-  const timers = new Set<{ at: number; fn: () => void }>();
-  const clock: WaitClock = {
-    now: () => now,
-    setTimer(fn, ms) {
-      const timer = { at: now + ms, fn };
-      timers.add(timer);
-      return () => timers.delete(timer);
-    },
-  };
-  return {
-    clock,
-    pendingTimers: () => timers.size,
-    advance(ms: number) {
-      now += ms;
-      for (const timer of [...timers]) {
-        if (timer.at <= now) {
-          timers.delete(timer);
-          timer.fn();
-        }
-      }
-    },
-  };
-}
-
 describe("standard identity resolver", () => {
   test("resolves the moment an event makes the identity Assigned, without polling", async () => {
     const source = new InMemoryAssignments();
-    const { clock, advance } = manualClock();
+    const { clock, advance } = manualWaitClock();
     const resolve = standardIdentityResolver({
       source,
       budget,
@@ -78,7 +52,7 @@ describe("standard identity resolver", () => {
 
   test("with no record the wait ends at created-attempts × interval", async () => {
     const source = new InMemoryAssignments();
-    const { clock, advance } = manualClock();
+    const { clock, advance } = manualWaitClock();
     const resolve = standardIdentityResolver({
       source,
       budget,
@@ -100,7 +74,7 @@ describe("standard identity resolver", () => {
 
   test("a record appearing in Created extends the wait to the full budget", async () => {
     const source = new InMemoryAssignments();
-    const { clock, advance } = manualClock();
+    const { clock, advance } = manualWaitClock();
     const resolve = standardIdentityResolver({
       source,
       budget,
@@ -118,7 +92,7 @@ describe("standard identity resolver", () => {
 
   test("an aborted request stops waiting and leaves no listener or timer", async () => {
     const source = new InMemoryAssignments();
-    const { clock, pendingTimers } = manualClock();
+    const { clock, pendingTimers } = manualWaitClock();
     const resolve = standardIdentityResolver({
       source,
       budget,
@@ -160,7 +134,7 @@ describe("standard identity resolver", () => {
     const resolverOver = (records: AzureAssignedIdentity[], holdUntilAssigned = true) => {
       const source = new InMemoryAssignments();
       for (const r of records) source.upsert(r);
-      const { clock, pendingTimers } = manualClock();
+      const { clock, pendingTimers } = manualWaitClock();
       const resolve = standardIdentityResolver({ source, budget, forceNamespaced: false, holdUntilAssigned, clock });
       return { resolve, pendingTimers, source };
     };

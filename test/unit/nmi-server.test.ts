@@ -2,13 +2,13 @@
 // address with `curl --interface 127.0.0.N`, fake ports for pods, assignments, tokens and IMDS.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import type { AzureAssignedIdentity, AzureIdentity } from "../../src/kube/crds.ts";
-import type { WaitClock } from "../../src/roles/nmi/change-wait.ts";
 import { standardIdentityResolver } from "../../src/roles/nmi/identity-resolver.ts";
 import { InMemoryAssignments, InMemoryExceptions, InMemoryPods } from "../../src/roles/nmi/in-memory-ports.ts";
 import { NmiMetrics } from "../../src/roles/nmi/nmi-metrics.ts";
 import { type PodInfo, type Token, UpstreamTokenError } from "../../src/roles/nmi/ports.ts";
 import { createNmiApp, type RunningServer, serveNmi, type TokenRequestLog } from "../../src/roles/nmi/server.ts";
 import type { TokenContext, TokenProvider } from "../../src/roles/nmi/token-service.ts";
+import { manualWaitClock } from "../support/manual-wait-clock.ts";
 
 const CLIENT_A = "aaaaaaaa-1111-2222-3333-444444444444";
 const CLIENT_B = "bbbbbbbb-1111-2222-3333-444444444444";
@@ -516,35 +516,9 @@ describe("IP reuse while the old pod terminates (manual clock, app.fetch with a 
   const LOOKUP_WAIT_MS = 1200;
   const IP = "10.9.0.7";
 
-  function manualClock() {
-    let now = 0;
-    const timers = new Set<{ at: number; fn: () => void }>();
-    const clock: WaitClock = {
-      now: () => now,
-      setTimer(fn, ms) {
-        const timer = { at: now + ms, fn };
-        timers.add(timer);
-        return () => timers.delete(timer);
-      },
-    };
-    return {
-      clock,
-      pendingTimers: () => timers.size,
-      advance(ms: number) {
-        now += ms;
-        for (const timer of [...timers]) {
-          if (timer.at <= now) {
-            timers.delete(timer);
-            timer.fn();
-          }
-        }
-      },
-    };
-  }
-
   /** An app whose only time is the manual clock: a wait ends only when the test advances it. */
   function reuseWorld() {
-    const manual = manualClock();
+    const manual = manualWaitClock();
     const podStore = new InMemoryPods();
     const records = new InMemoryAssignments();
     const fakeTokens = new FakeTokens();

@@ -1,7 +1,8 @@
 // Reads and changes the user-assigned identities of one VM or VMSS through @azure/arm-compute.
 // GET (or take the caller's fresh read), plan the delta PATCHes (identity-patch.ts), send them one
-// after another, each waiting for its long-running operation. SDK retries are off by default: the caller owns retry policy (MIC honours
-// Retry-After per scale set). Every failure surfaces as a typed ArmError (arm-errors.ts).
+// after another, each waiting for its long-running operation. SDK retries are off by default: the
+// caller owns retry policy (MIC honours Retry-After per scale set). Every failure surfaces as a typed
+// ArmError (arm-errors.ts).
 //
 // http endpoints (emulators) work: the client then allows insecure connections and replaces the SDK's
 // bearer policy, which refuses to send tokens over http, with one that sets the header itself.

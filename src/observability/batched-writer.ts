@@ -58,10 +58,7 @@ function writeAll(fd: number, text: string): void {
   // Usually all of it went out at once; only a short write pays for a Buffer.
   if (written >= Buffer.byteLength(text, "utf8")) return;
   let rest = Buffer.from(text, "utf8").subarray(written);
-  while (rest.length > 0) {
-    const written = writeSync(fd, rest);
-    rest = rest.subarray(written);
-  }
+  while (rest.length > 0) rest = rest.subarray(writeSync(fd, rest));
 }
 
 let stderrWriter: BatchedWriter | undefined;

@@ -35,9 +35,8 @@ const BARE = /^[^\s"=]+$/;
 function renderValue(value: unknown): string {
   if (typeof value === "string") return BARE.test(value) ? value : JSON.stringify(value);
   if (typeof value === "number" || typeof value === "boolean" || value === null) return String(value);
-  if (value instanceof Error) return JSON.stringify(value.message);
   if (typeof value === "object" && value !== null && "message" in value && typeof value.message === "string") {
-    // Serialised errors: the message reads better than the whole object on one line.
+    // Errors (and serialised ones): the message reads better than the whole object on one line.
     return JSON.stringify(value.message);
   }
   return JSON.stringify(value) ?? String(value);

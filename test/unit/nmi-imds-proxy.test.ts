@@ -57,8 +57,8 @@ test("proxied calls go through the node-wide budget and are reported to metrics"
   });
   metrics.trackUpstreamQueue(() => budget.queueDepth);
   const hold = await budget.acquire("other-pod");
-  const proxy = createImdsProxy({ metadataIp: "127.0.0.1", metadataPort: imds.port!, budget, callerKey: () => "pod" });
-  const pending = proxy.forward(new Request("http://169.254.169.254/metadata/versions"));
+  const proxy = createImdsProxy({ metadataIp: "127.0.0.1", metadataPort: imds.port!, budget });
+  const pending = proxy.forward(new Request("http://169.254.169.254/metadata/versions"), "pod");
   await Bun.sleep(20);
   expect(await metrics.registry.getSingleMetricAsString("aadpodidentity_nmi_upstream_queue_depth")).toContain(
     "aadpodidentity_nmi_upstream_queue_depth 1",

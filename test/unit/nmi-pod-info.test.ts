@@ -2,8 +2,9 @@
 // and when the server waits for a newer pod before trusting the lookup (awaitsNewerPod).
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
+import { awaitsNewerPod, pickCaller } from "../../src/roles/nmi/caller-lookup.ts";
 import type { PodInfo } from "../../src/roles/nmi/ports.ts";
-import { awaitsNewerPod, pickCaller, podInfoOf } from "../../src/roles/nmi/wiring/pod-info.ts";
+import { podInfoOf } from "../../src/roles/nmi/wiring/pod-info.ts";
 
 function pod(name: string, extra: Partial<PodInfo> = {}): PodInfo {
   return {

@@ -1,8 +1,13 @@
 import { describe, expect, test } from "bun:test";
 import type { AzureIdentity } from "../../src/kube/crds.ts";
-import { type Token, type TokenUpstream, UpstreamTokenError } from "../../src/roles/nmi/ports.ts";
+import {
+  type ImdsIdentityRequest,
+  type Token,
+  type TokenUpstream,
+  UpstreamTokenError,
+} from "../../src/roles/nmi/ports.ts";
 import { TokenCache } from "../../src/roles/nmi/token-cache.ts";
-import { type ImdsIdentityRequest, type TokenBundle, TokenService } from "../../src/roles/nmi/token-service.ts";
+import { type TokenBundle, TokenService } from "../../src/roles/nmi/token-service.ts";
 import { UpstreamBudget } from "../../src/roles/nmi/upstream-budget.ts";
 
 function identity(type: 0 | 1, clientID: string): AzureIdentity {

@@ -2,7 +2,7 @@
 // headers and body to http://<metadata-ip>:<metadata-port>, status, headers and body copied back.
 // Calls go through the node-wide IMDS budget like token calls do, queued per calling pod (its IP), and
 // IMDS's 429s are reported like those of token calls.
-import type { CallerKeyedProxy } from "./server.ts";
+import type { ImdsProxy } from "./ports.ts";
 import type { UpstreamBudget } from "./upstream-budget.ts";
 
 // Per-hop headers are not forwarded; Host is set from the upstream URL, as Go's client did.
@@ -22,14 +22,12 @@ export interface ImdsProxyOptions {
   metadataIp: string;
   metadataPort: number;
   budget?: UpstreamBudget;
-  /** Fairness key for the budget when forward() is not given one (default: one shared "proxy" queue). */
-  callerKey?: (request: Request) => string;
   /** IMDS answered 429 (counted in upstream_throttled_total). */
   onThrottled?: () => void;
   fetch?: typeof fetch;
 }
 
-export function createImdsProxy(options: ImdsProxyOptions): CallerKeyedProxy {
+export function createImdsProxy(options: ImdsProxyOptions): ImdsProxy {
   const doFetch = options.fetch ?? fetch;
   const base = `http://${options.metadataIp}:${options.metadataPort}`;
   return {
@@ -56,7 +54,8 @@ export function createImdsProxy(options: ImdsProxyOptions): CallerKeyedProxy {
         return new Response(payload, { status: upstream.status, headers: responseHeaders });
       };
       if (!options.budget) return send();
-      return options.budget.run(callerKey ?? options.callerKey?.(request) ?? "proxy", send);
+      // Without a caller key every call shares one queue.
+      return options.budget.run(callerKey ?? "proxy", send);
     },
   };
 }

@@ -1,6 +1,7 @@
 // In-memory implementations of the informer ports: used by tests and the e2e harness, and a reference
 // for the adapters over src/kube informers (same semantics: listeners run after the store changed).
 import type { AzureAssignedIdentity, AzurePodIdentityException } from "../../kube/crds.ts";
+import { pickCaller } from "./caller-lookup.ts";
 import type {
   AssignedIdentitySource,
   ChangeFeed,
@@ -9,7 +10,6 @@ import type {
   PodLookup,
   PodLookupResult,
 } from "./ports.ts";
-import { pickCaller } from "./wiring/pod-info.ts";
 
 class Feed implements ChangeFeed {
   readonly #listeners = new Set<() => void>();

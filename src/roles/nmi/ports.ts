@@ -74,14 +74,25 @@ export class UpstreamTokenError extends Error {
   }
 }
 
+/** A node IMDS token request: a user-assigned identity by client id or by resource id, or the system one. */
+export interface ImdsIdentityRequest {
+  clientId: string;
+  resource: string;
+  /** msi_res_id, used only when clientId is "" (excepted pods asking by resource id). */
+  msiResourceId?: string;
+}
+
 export interface TokenUpstream {
-  /** Node IMDS managed-identity token; clientId "" asks for the system-assigned identity. */
-  imds(request: { clientId: string; resource: string }, signal?: AbortSignal): Promise<Token>;
+  /** Node IMDS managed-identity token; clientId and msiResourceId both "" ask for the system-assigned identity. */
+  imds(request: ImdsIdentityRequest, signal?: AbortSignal): Promise<Token>;
   /** AAD client-credentials tokens for a type 1/2 identity: the primary tenant first, then each auxiliary one. */
   aad(identity: AzureIdentity, resource: string, signal?: AbortSignal): Promise<Token[]>;
 }
 
-/** Forwards a request unchanged to the node IMDS and returns its answer (status, headers, body). */
+/**
+ * Forwards a request unchanged to the node IMDS and returns its answer (status, headers, body).
+ * `callerKey` (the calling pod's IP) queues the call apart in the node-wide budget, for fairness.
+ */
 export interface ImdsProxy {
-  forward(request: Request): Promise<Response>;
+  forward(request: Request, callerKey?: string): Promise<Response>;
 }

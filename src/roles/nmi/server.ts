@@ -9,6 +9,7 @@ import { getConnInfo } from "hono/bun";
 import * as v from "valibot";
 import type { AzureAssignedIdentity } from "../../kube/crds.ts";
 import { cacheTagsFor } from "./cache-tags.ts";
+import { awaitsNewerPod } from "./caller-lookup.ts";
 import { type Evaluation, type WaitClock, waitForCondition, wallClock } from "./change-wait.ts";
 import { isExceptedPod, isMicPod } from "./exceptions.ts";
 import type { IdentityResolver, Resolution } from "./identity-resolver.ts";
@@ -36,7 +37,6 @@ import { classifyPath, hasMetadataHeader } from "./request-classifier.ts";
 import type { TokenSource } from "./token-cache.ts";
 import { hostTokenBody, podTokenJson } from "./token-json.ts";
 import type { TokenProvider } from "./token-service.ts";
-import { awaitsNewerPod } from "./wiring/pod-info.ts";
 
 export interface NmiServerConfig {
   metadataHeaderRequired: boolean;
@@ -72,18 +72,13 @@ export interface TokenRequestLog {
   error?: string;
 }
 
-/** The IMDS proxy, told who is calling so the node-wide budget queues each pod apart (fairness). */
-export interface CallerKeyedProxy extends ImdsProxy {
-  forward(request: Request, callerKey?: string): Promise<Response>;
-}
-
 export interface NmiServerDeps {
   config: NmiServerConfig;
   pods: PodLookup;
   exceptions: ExceptionSource;
   resolveIdentity: IdentityResolver;
   tokens: TokenProvider;
-  proxy: CallerKeyedProxy;
+  proxy: ImdsProxy;
   metrics?: NmiMetrics;
   /** One structured line per token request. */
   logTokenRequest?: (line: TokenRequestLog) => void;

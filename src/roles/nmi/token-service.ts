@@ -3,7 +3,7 @@
 // (propagation) is retried for a bounded time before the caller sees it.
 import type { AzureIdentity } from "../../kube/crds.ts";
 import { IdentityType } from "../../kube/crds.ts";
-import type { Token, TokenUpstream } from "./ports.ts";
+import type { ImdsIdentityRequest, Token, TokenUpstream } from "./ports.ts";
 import { UpstreamTokenError } from "./ports.ts";
 import { type TokenCache, type TokenSource, tokenCacheKey } from "./token-cache.ts";
 import type { UpstreamBudget } from "./upstream-budget.ts";
@@ -40,19 +40,6 @@ export interface TokenProvider {
   forExceptedPod(clientId: string, resource: string, context: TokenContext, resourceId?: string): Promise<TokenResult>;
 }
 
-/** A node IMDS token request: a user-assigned identity by client id or by resource id, or the system one. */
-export interface ImdsIdentityRequest {
-  clientId: string;
-  resource: string;
-  /** msi_res_id, used only when clientId is "". */
-  msiResourceId?: string;
-}
-
-/** The token sources, with IMDS also asked by resource id (excepted pods). */
-export interface NodeTokenUpstream extends TokenUpstream {
-  imds(request: ImdsIdentityRequest, signal?: AbortSignal): Promise<Token>;
-}
-
 export interface UpstreamObserver {
   /** One upstream call ended (status null: transport failure). */
   upstreamCall?(kind: "imds" | "aad", durationMs: number, status: number | null, userAssigned: boolean): void;
@@ -61,7 +48,7 @@ export interface UpstreamObserver {
 export interface TokenServiceOptions {
   cache: TokenCache<TokenBundle>;
   budget: UpstreamBudget;
-  upstream: NodeTokenUpstream;
+  upstream: TokenUpstream;
   /** How long after an assignment IMDS "Identity not found" is retried (--identity-propagation-retry). */
   propagationRetryMs: number;
   /** Attempts for IMDS 429 / 5xx / transport errors before giving up (the original's ADAL made 5). */

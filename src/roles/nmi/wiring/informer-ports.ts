@@ -6,6 +6,7 @@ import { INDEX_ASSIGNED_BY_POD, INDEX_POD_IP, podKey } from "../../../kube/index
 import type { Informer } from "../../../kube/informer.ts";
 import type { Pod } from "../../../kube/objects.ts";
 import type { KubeObjectLike } from "../../../kube/store.ts";
+import { pickCaller } from "../caller-lookup.ts";
 import type {
   AssignedIdentitySource,
   ChangeFeed,
@@ -14,7 +15,7 @@ import type {
   PodLookup,
   PodLookupResult,
 } from "../ports.ts";
-import { pickCaller, podInfoOf } from "./pod-info.ts";
+import { podInfoOf } from "./pod-info.ts";
 
 class InformerFeed<T extends KubeObjectLike> implements ChangeFeed {
   readonly #listeners = new Set<() => void>();

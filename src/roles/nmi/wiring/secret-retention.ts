@@ -1,15 +1,16 @@
 // Which Secrets NMI keeps watching: only those the service-principal identities it knows of (types 1
 // and 2) reference, each while it is in use. Pure.
 import { type AzureIdentity, IdentityType } from "../../../kube/crds.ts";
+import { identitySecret } from "../identity-secret.ts";
 
 export const secretKey = (namespace: string, name: string) => `${namespace}/${name}`;
 
-/** The Secret a type 1/2 identity reads its credential from ("namespace/name"), as token-upstream reads it. */
+/** The Secret a type 1/2 identity reads its credential from ("namespace/name"). */
 export function secretKeyOf(identity: AzureIdentity): string | undefined {
-  const { type, clientPassword } = identity.spec;
+  const { type } = identity.spec;
   if (type !== IdentityType.ServicePrincipal && type !== IdentityType.ServicePrincipalCertificate) return undefined;
-  if (!clientPassword?.name) return undefined;
-  return secretKey(clientPassword.namespace || identity.metadata.namespace || "default", clientPassword.name);
+  const secret = identitySecret(identity);
+  return secret ? secretKey(secret.namespace, secret.name) : undefined;
 }
 
 export function referencedSecrets(identities: Iterable<AzureIdentity | null | undefined>): Set<string> {

@@ -6,8 +6,8 @@
 import { type AadClient, AadError, type AadToken } from "../../../cloud/aad-client.ts";
 import { getImdsToken, ImdsError, type ImdsToken } from "../../../cloud/imds-client.ts";
 import type { AzureIdentity } from "../../../kube/crds.ts";
-import { type Token, UpstreamTokenError } from "../ports.ts";
-import type { NodeTokenUpstream } from "../token-service.ts";
+import { identitySecret } from "../identity-secret.ts";
+import { type Token, type TokenUpstream, UpstreamTokenError } from "../ports.ts";
 import { credentialFromSecret, SecretCredentialError, type SecretData } from "./secret-credential.ts";
 
 export interface TokenUpstreamOptions {
@@ -52,7 +52,7 @@ export function upstreamErrorOfAad(error: AadError): UpstreamTokenError {
   return new UpstreamTokenError(transport ? null : 401, error.message);
 }
 
-export function createTokenUpstream(options: TokenUpstreamOptions): NodeTokenUpstream {
+export function createTokenUpstream(options: TokenUpstreamOptions): TokenUpstream {
   const now = options.now ?? Date.now;
   return {
     async imds({ clientId, resource, msiResourceId }, signal) {
@@ -69,9 +69,11 @@ export function createTokenUpstream(options: TokenUpstreamOptions): NodeTokenUps
     },
     async aad(identity: AzureIdentity, resource, signal) {
       const spec = identity.spec;
-      const secretRef = spec.clientPassword;
-      const secretNamespace = secretRef?.namespace || identity.metadata.namespace || "default";
-      const secretName = secretRef?.name ?? "";
+      // No Secret named: the read below fails with the empty name, as a missing Secret does.
+      const { namespace: secretNamespace, name: secretName } = identitySecret(identity) ?? {
+        namespace: identity.metadata.namespace || "default",
+        name: "",
+      };
       let data: SecretData;
       try {
         data = await options.readSecret(secretNamespace, secretName);

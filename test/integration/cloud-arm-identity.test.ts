@@ -1,5 +1,6 @@
 // @azure/arm-compute driven by createArmIdentityClient against the ARM emulator: identity PATCHes
-// through the Azure-AsyncOperation long-running operation, chunking, throttling and identity errors.
+// through the Azure-AsyncOperation long-running operation, chunking, throttling and identity errors,
+// and updates built from the caller's own read (no GET before the PATCH: a MIC run is one GET).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { TokenCredential } from "@azure/identity";
 import { type ArmEmulator, startArmEmulator } from "../../emulators/arm/index.ts";
@@ -155,6 +156,58 @@ describe("ARM identity client over http", () => {
       .catch((e) => e);
     expect(refused).toBeInstanceOf(ArmResourceDeletingError);
     expect(patchesTo(id)).toHaveLength(0);
+  });
+});
+
+/** Calls on the resource itself, in order; the long-running operation's own polls are left out. */
+const resourceCalls = (resourceId: string, since: number) =>
+  arm
+    .calls()
+    .slice(since)
+    .filter((c) => c.resourceId?.toLowerCase() === resourceId.toLowerCase())
+    .map((c) => c.method);
+
+describe("ARM identity client, update from the caller's read", () => {
+  test("with `current` the PATCH goes out without a GET before it, and keeps the system-assigned identity", async () => {
+    const id = computeId("virtualMachineScaleSets", "current-vmss");
+    arm.addVmss(id, { systemAssigned: true });
+    const a = identityId("cur-a");
+    arm.addUserAssignedIdentity(a);
+    const read = await client.getIdentity(vmss("current-vmss"));
+    expect(read.type).toBe("SystemAssigned");
+
+    const since = arm.calls().length;
+    const result = await client.updateIdentities(vmss("current-vmss"), { add: [a], remove: [] }, { current: read });
+    expect(result.patches).toBe(1);
+    // PATCH, then the long-running operation's final read of the resource: no GET before the PATCH.
+    expect(resourceCalls(id, since)).toEqual(["PATCH", "GET"]);
+    expect(arm.identityOf(id)?.type).toBe("SystemAssigned, UserAssigned");
+    expect(result.identity?.type).toBe("SystemAssigned, UserAssigned");
+    expect(Object.keys(result.identity?.userAssignedIdentities ?? {}).map((k) => k.toLowerCase())).toEqual([
+      a.toLowerCase(),
+    ]);
+  });
+
+  test("with `current` naming nothing to change, nothing is sent at all", async () => {
+    const id = computeId("virtualMachineScaleSets", "noop-vmss");
+    const a = identityId("noop-a");
+    arm.addUserAssignedIdentity(a);
+    arm.addVmss(id, { userAssigned: [a] });
+    const read = await client.getIdentity(vmss("noop-vmss"));
+    const since = arm.calls().length;
+    const result = await client.updateIdentities(vmss("noop-vmss"), { add: [a], remove: [] }, { current: read });
+    expect(result.patches).toBe(0);
+    expect(resourceCalls(id, since)).toEqual([]);
+  });
+
+  test("without `current` the client reads the target first, as before", async () => {
+    const id = computeId("virtualMachineScaleSets", "plain-vmss");
+    arm.addVmss(id);
+    const a = identityId("plain-a");
+    arm.addUserAssignedIdentity(a);
+    const since = arm.calls().length;
+    await client.updateIdentities(vmss("plain-vmss"), { add: [a], remove: [] });
+    expect(resourceCalls(id, since)).toEqual(["GET", "PATCH", "GET"]);
   });
 });
 

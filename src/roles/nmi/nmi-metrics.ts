@@ -1,6 +1,7 @@
 // NMI's Prometheus metrics: the original's names (namespace aadpodidentity) with bounded labels, plus the
 // new ones the issue asks for (requests by status, cache, upstream budget, assignment waits, iptables).
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { KeyedCounter, KeyedHistogram } from "../../observability/keyed-metrics.ts";
 
 const PREFIX = "aadpodidentity";
 const OPERATION_BUCKETS = [0.5, 1, 2, 3, 4, 5, 10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90, 100];
@@ -11,16 +12,17 @@ export type NmiRoute = "token" | "host_token" | "proxy" | "blocked" | "invalid" 
 
 export class NmiMetrics {
   readonly registry: Registry;
-  readonly operationsDuration: Histogram<"operation_type" | "status_code" | "namespace" | "resource">;
+  // Updated on every request: keyed (keyed-metrics.ts), not prom-client's per-call label hashing.
+  readonly operationsDuration: KeyedHistogram<"operation_type" | "status_code" | "namespace" | "resource">;
   readonly kubernetesErrors: Counter<"operation_type">;
   readonly imdsErrors: Counter<"operation_type">;
   readonly imdsDuration: Histogram<"operation_type">;
-  readonly requests: Counter<"route" | "status_code">;
-  readonly cache: Counter<"result">;
+  readonly requests: KeyedCounter<"route" | "status_code">;
+  readonly cache: KeyedCounter<"result">;
   readonly upstreamQueueDepth: Gauge;
   readonly upstreamWait: Histogram;
   readonly upstreamThrottled: Counter<"upstream">;
-  readonly assignmentWait: Histogram<"outcome">;
+  readonly assignmentWait: KeyedHistogram<"outcome">;
   readonly interceptionActive: Gauge;
   readonly iptablesErrors: Counter;
   readonly #resources = new Set<string>();
@@ -29,7 +31,7 @@ export class NmiMetrics {
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
     const registers = [registry];
-    this.operationsDuration = new Histogram({
+    this.operationsDuration = new KeyedHistogram({
       name: `${PREFIX}_nmi_operations_duration_seconds`,
       help: "Duration of token requests in seconds, including waits for assignment.",
       labelNames: ["operation_type", "status_code", "namespace", "resource"],
@@ -55,13 +57,13 @@ export class NmiMetrics {
       buckets: UPSTREAM_BUCKETS,
       registers,
     });
-    this.requests = new Counter({
+    this.requests = new KeyedCounter({
       name: `${PREFIX}_nmi_requests_total`,
       help: "Requests answered, by route and status code.",
       labelNames: ["route", "status_code"],
       registers,
     });
-    this.cache = new Counter({
+    this.cache = new KeyedCounter({
       name: `${PREFIX}_nmi_token_cache_requests_total`,
       help: "Token lookups by result: hit (stored), shared (joined an in-flight fetch), miss.",
       labelNames: ["result"],
@@ -88,7 +90,7 @@ export class NmiMetrics {
       labelNames: ["upstream"],
       registers,
     });
-    this.assignmentWait = new Histogram({
+    this.assignmentWait = new KeyedHistogram({
       name: `${PREFIX}_nmi_assignment_wait_seconds`,
       help: "Time token requests waited for their identity to be assigned, by outcome.",
       labelNames: ["outcome"],
@@ -117,6 +119,31 @@ export class NmiMetrics {
     if (this.#resources.size >= MAX_RESOURCE_LABELS) return "other";
     this.#resources.add(value);
     return value;
+  }
+
+  /** One request answered, on any route. */
+  requestAnswered(route: NmiRoute, status: number): void {
+    this.requests.inc(`${route}|${status}`, { route, status_code: String(status) });
+  }
+
+  /** Where a token came from: hit (stored), shared (joined an in-flight fetch), miss (fetched). */
+  cacheLookup(result: "hit" | "shared" | "miss" | "none"): void {
+    this.cache.inc(result, { result });
+  }
+
+  /** A token request (pod or /host/token) finished; `resource` is the raw one (bounded here). */
+  tokenRequestDone(operation: string, status: number, namespace: string, resource: string, seconds: number): void {
+    const label = this.resourceLabel(resource);
+    this.operationsDuration.observe(
+      `${operation}|${status}|${namespace}|${label}`,
+      { operation_type: operation, status_code: String(status), namespace, resource: label },
+      seconds,
+    );
+  }
+
+  /** How long a request waited for its identity, by how the wait ended. */
+  assignmentWaited(outcome: string, seconds: number): void {
+    this.assignmentWait.observe(outcome, { outcome }, seconds);
   }
 
   /** Reads the budget's queue depth at scrape time; use `upstreamWaited` as its onGranted callback. */

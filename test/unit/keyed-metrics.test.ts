@@ -1,0 +1,105 @@
+import { describe, expect, test } from "bun:test";
+import { Counter, Histogram, Registry } from "prom-client";
+import { KeyedCounter, KeyedHistogram } from "../../src/observability/keyed-metrics.ts";
+
+const BUCKETS = [0.5, 1, 2, 5];
+type Op = "operation" | "status";
+const observations: Array<{ labels: Record<Op, string>; value: number }> = [
+  { labels: { operation: "token", status: "200" }, value: 0.0001 },
+  { labels: { operation: "token", status: "200" }, value: 0.5 }, // on a bound: counted in that bucket
+  { labels: { operation: "token", status: "200" }, value: 1.7 },
+  { labels: { operation: "token", status: "404" }, value: 7 }, // above every bound: only +Inf
+  { labels: { operation: "host", status: "200" }, value: 2 },
+  { labels: { operation: "token", status: "200" }, value: 4.25 },
+];
+const keyOf = (labels: Record<Op, string>) => `${labels.operation}|${labels.status}`;
+
+describe("KeyedHistogram", () => {
+  test("exposes the same text as prom-client's Histogram fed the same observations", async () => {
+    const reference = new Registry();
+    const referenceHistogram = new Histogram<Op>({
+      name: "x_seconds",
+      help: "h",
+      labelNames: ["operation", "status"],
+      buckets: BUCKETS,
+      registers: [reference],
+    });
+    const keyedRegistry = new Registry();
+    const keyed = new KeyedHistogram<Op>({
+      name: "x_seconds",
+      help: "h",
+      labelNames: ["operation", "status"],
+      buckets: BUCKETS,
+      registers: [keyedRegistry],
+    });
+    for (const { labels, value } of observations) {
+      referenceHistogram.observe(labels, value);
+      keyed.observe(keyOf(labels), labels, value);
+    }
+    const expected = await reference.metrics();
+    expect(expected).toContain('x_seconds_bucket{le="0.5",operation="token",status="200"} 2');
+    expect(await keyedRegistry.metrics()).toBe(expected);
+    expect(await keyedRegistry.getSingleMetricAsString("x_seconds")).toBe(
+      await reference.getSingleMetricAsString("x_seconds"),
+    );
+  });
+
+  test("reset empties every series, as the registry's resetMetrics expects", async () => {
+    const registry = new Registry();
+    const keyed = new KeyedHistogram<Op>({
+      name: "y_seconds",
+      help: "h",
+      labelNames: ["operation", "status"],
+      buckets: BUCKETS,
+      registers: [registry],
+    });
+    keyed.observe("a|1", { operation: "a", status: "1" }, 1);
+    registry.resetMetrics();
+    expect(await registry.metrics()).not.toContain("y_seconds_count");
+  });
+
+  test("a value that is not a finite number is not recorded (prom-client would throw mid-request)", async () => {
+    const registry = new Registry();
+    const keyed = new KeyedHistogram<Op>({
+      name: "z_seconds",
+      help: "h",
+      labelNames: ["operation", "status"],
+      buckets: BUCKETS,
+      registers: [registry],
+    });
+    keyed.observe("a|1", { operation: "a", status: "1" }, Number.NaN);
+    keyed.observe("a|1", { operation: "a", status: "1" }, 0.2);
+    expect(await registry.metrics()).toContain('z_seconds_count{operation="a",status="1"} 1');
+  });
+});
+
+describe("KeyedCounter", () => {
+  test("a scrape shows every increment so far, the same as prom-client's Counter", async () => {
+    const reference = new Registry();
+    const referenceCounter = new Counter<Op>({
+      name: "c_total",
+      help: "c",
+      labelNames: ["operation", "status"],
+      registers: [reference],
+    });
+    const keyedRegistry = new Registry();
+    const keyed = new KeyedCounter<Op>({
+      name: "c_total",
+      help: "c",
+      labelNames: ["operation", "status"],
+      registers: [keyedRegistry],
+    });
+    for (const { labels } of observations) {
+      referenceCounter.inc(labels);
+      keyed.inc(keyOf(labels), labels);
+    }
+    expect(await keyedRegistry.metrics()).toBe(await reference.metrics());
+    // Counts keep adding up across scrapes (the pending count is handed over once, not twice).
+    keyed.inc("token|200", { operation: "token", status: "200" });
+    referenceCounter.inc({ operation: "token", status: "200" });
+    const second = await keyedRegistry.metrics();
+    expect(second).toBe(await reference.metrics());
+    expect(second).toContain('c_total{operation="token",status="200"} 5');
+    expect(await keyedRegistry.metrics()).toBe(second);
+  });
+});

@@ -87,14 +87,14 @@ let server: RunningServer;
 let retryAfterServer: RunningServer;
 let imds: ReturnType<typeof Bun.serve>;
 
-function makeServer(setRetryAfterHeader: boolean) {
+function makeServer(setRetryAfterHeader: boolean, maxHeaderBytes = 4096) {
   const app = createNmiApp({
     config: {
       metadataHeaderRequired: true,
       blockInstanceMetadata: true,
       setRetryAfterHeader,
       micNamespace: "kube-system",
-      maxHeaderBytes: 4096,
+      maxHeaderBytes,
       podLookupWaitMs: 200,
     },
     pods,
@@ -219,6 +219,27 @@ describe("request validation", () => {
     const response = await curl("127.0.0.2", TOKEN, { headers: ["Metadata: true", `X-Big: ${"x".repeat(5000)}`] });
     expect(response.status).toBe(400);
     expect(JSON.parse(response.body).error).toBe("invalid_request");
+  });
+
+  test("with --max-header-bytes at the runtime's limit (the default, 16 KiB), a bigger block gets the runtime's 431 and reaches no handler", async () => {
+    const atLimit = makeServer(false, 16_384);
+    try {
+      const response = await curl("127.0.0.2", TOKEN, {
+        headers: ["Metadata: true", `X-Big: ${"x".repeat(20_000)}`],
+        target: atLimit,
+      });
+      expect(response.status).toBe(431);
+      expect(logs).toEqual([]);
+      expect(tokens.calls).toEqual([]);
+      const fits = await curl("127.0.0.2", TOKEN, {
+        headers: ["Metadata: true", `X-Big: ${"x".repeat(5000)}`],
+        target: atLimit,
+      });
+      expect(fits.status).not.toBe(431);
+      expect(fits.status).not.toBe(400);
+    } finally {
+      await atLimit.stop();
+    }
   });
 
   test("a malformed escape in the path is a 400", async () => {

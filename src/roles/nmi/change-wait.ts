@@ -18,20 +18,27 @@ export const wallClock: WaitClock = {
 };
 
 /**
+ * What ends a wait early: a signal, or a function giving it, called only once there is something to
+ * wait for (a server request's AbortSignal is made on first access, and most requests never wait).
+ */
+export type AbortSource = AbortSignal | (() => AbortSignal);
+
+/**
  * Resolves with the first `done` value of `evaluate`, which runs now, after every change and at the
  * deadline it last returned (it must return `done` once its deadline has passed). Resolves with
- * "aborted" as soon as `signal` aborts (the client went away).
+ * "aborted" as soon as the abort signal fires (the client went away) while waiting.
  */
 export function waitForCondition<R>(
   feed: ChangeFeed,
   evaluate: () => Evaluation<R>,
-  signal?: AbortSignal,
+  abort?: AbortSource,
   clock: WaitClock = wallClock,
 ): Promise<R | "aborted"> {
-  if (signal?.aborted) return Promise.resolve("aborted");
   // Most calls are already settled (pod known, identity assigned): answer without subscribing.
   const first = evaluate();
   if ("done" in first) return Promise.resolve(first.done);
+  const signal = typeof abort === "function" ? abort() : abort;
+  if (signal?.aborted) return Promise.resolve("aborted");
   return new Promise((resolve) => {
     let finished = false;
     let cancelTimer: (() => void) | null = null;

@@ -1,7 +1,7 @@
 // Standard mode: which identity a calling pod gets, waiting (on assignment events, within the original's
 // budget) while MIC creates and assigns it. Managed mode plugs a different IdentityResolver in.
 import type { AzureAssignedIdentity, AzureIdentity } from "../../kube/crds.ts";
-import { type Evaluation, type WaitClock, waitForCondition, wallClock } from "./change-wait.ts";
+import { type AbortSource, type Evaluation, type WaitClock, waitForCondition, wallClock } from "./change-wait.ts";
 import { type IdentityRequest, type Selection, selectIdentity } from "./identity-selection.ts";
 import type { AssignedIdentitySource, PodInfo } from "./ports.ts";
 import { decideWait, type WaitBudget } from "./wait-decision.ts";
@@ -21,7 +21,7 @@ export type Resolution =
   | { kind: "not-found"; message: string; waitedMs: number }
   | { kind: "aborted"; waitedMs: number };
 
-export type IdentityResolver = (pod: PodInfo, request: IdentityRequest, signal?: AbortSignal) => Promise<Resolution>;
+export type IdentityResolver = (pod: PodInfo, request: IdentityRequest, abort?: AbortSource) => Promise<Resolution>;
 
 export interface StandardResolverOptions {
   source: AssignedIdentitySource;
@@ -60,22 +60,26 @@ export function refusal(
 
 export function standardIdentityResolver(options: StandardResolverOptions): IdentityResolver {
   const clock = options.clock ?? wallClock;
-  return async (pod, request, signal) => {
-    const startedAtMs = clock.now();
+  return async (pod, request, abort) => {
+    // The clock is read only once there is a wait to time: most requests find their identity at once.
+    let startedAtMs: number | undefined;
+    const waited = () => (startedAtMs === undefined ? 0 : clock.now() - startedAtMs);
     const evaluate = (): Evaluation<Resolution> => {
       const records = options.source.forPod(pod.namespace, pod.name);
       const selection = selectIdentity(records, request, {
         podNamespace: pod.namespace,
         forceNamespaced: options.forceNamespaced,
       });
-      const waitedMs = clock.now() - startedAtMs;
+      const waitedMs = waited();
       if (selection.kind === "found") {
         return { done: { kind: "found", identity: selection.identity, record: selection.record, waitedMs } };
       }
       if (selection.kind === "not-found" || selection.kind === "unassigned") {
         return { done: refusal(selection, pod, waitedMs) };
       }
-      const decision = decideWait(selection.kind, startedAtMs, clock.now(), options.budget, pod);
+      const now = clock.now();
+      startedAtMs ??= now;
+      const decision = decideWait(selection.kind, startedAtMs, now, options.budget, pod);
       if (decision.kind === "give-up") return { done: { kind: "not-ready", message: decision.message, waitedMs } };
       if (!options.holdUntilAssigned) {
         const state = selection.kind === "wait-created" ? "created" : "assigned";
@@ -89,7 +93,7 @@ export function standardIdentityResolver(options: StandardResolverOptions): Iden
       }
       return { waitUntilMs: decision.deadlineMs };
     };
-    const result = await waitForCondition(options.source, evaluate, signal, clock);
-    return result === "aborted" ? { kind: "aborted", waitedMs: clock.now() - startedAtMs } : result;
+    const result = await waitForCondition(options.source, evaluate, abort, clock);
+    return result === "aborted" ? { kind: "aborted", waitedMs: waited() } : result;
   };
 }

@@ -4,9 +4,10 @@
 // answers in IMDS's JSON shapes. Every failure is an IMDS-shaped JSON error; a malformed request is a
 // 400, never a 500. The warm path (pod known, identity assigned, token cached) does no waiting and no
 // allocation it can avoid: it runs for every token request on the node.
+
+import { maxHeaderSize as runtimeMaxHeaderBytes } from "node:http";
 import { Hono } from "hono";
 import { getConnInfo } from "hono/bun";
-import * as v from "valibot";
 import type { AzureAssignedIdentity } from "../../kube/crds.ts";
 import { cacheTagsFor } from "./cache-tags.ts";
 import { awaitsNewerPod } from "./caller-lookup.ts";
@@ -33,7 +34,8 @@ import {
   type Token,
   UpstreamTokenError,
 } from "./ports.ts";
-import { classifyPath, hasMetadataHeader } from "./request-classifier.ts";
+import { hasMetadataHeader } from "./request-classifier.ts";
+import { type RequestTarget, RequestTargets } from "./request-target.ts";
 import type { TokenSource } from "./token-cache.ts";
 import { hostTokenBody, podTokenJson } from "./token-json.ts";
 import type { TokenProvider } from "./token-service.ts";
@@ -89,29 +91,13 @@ export interface NmiServerDeps {
   clock?: WaitClock;
 }
 
-const QuerySchema = v.object({
-  resource: v.pipe(v.string(), v.maxLength(2048)),
-  client_id: v.pipe(v.string(), v.maxLength(256)),
-  msi_res_id: v.pipe(v.string(), v.maxLength(2048)),
-  mi_res_id: v.pipe(v.string(), v.maxLength(2048)),
-  object_id: v.pipe(v.string(), v.maxLength(256)),
-});
-type TokenQuery = v.InferOutput<typeof QuerySchema>;
-
-/** First value of each parameter, as Go's Query().Get; null when a value is too long. */
-function parseQuery(params: URLSearchParams): TokenQuery | null {
-  const result = v.safeParse(QuerySchema, {
-    resource: params.get("resource") ?? "",
-    client_id: params.get("client_id") ?? "",
-    msi_res_id: params.get("msi_res_id") ?? "",
-    mi_res_id: params.get("mi_res_id") ?? "",
-    object_id: params.get("object_id") ?? "",
-  });
-  return result.success ? result.output : null;
-}
-
-function identityRequestOf(query: TokenQuery): IdentityRequest {
-  return { clientId: query.client_id, resourceId: query.msi_res_id || query.mi_res_id };
+/**
+ * Pure: whether NMI must measure each request's header block itself. Bun.serve already answers 431 to a
+ * block bigger than the runtime's limit (node:http's maxHeaderSize, 16 KiB unless
+ * --max-http-header-size says otherwise), so a --max-header-bytes at or above it needs no second count.
+ */
+export function mustCountHeaderBytes(maxHeaderBytes: number, runtimeLimit: number = runtimeMaxHeaderBytes): boolean {
+  return !(runtimeLimit > 0 && maxHeaderBytes >= runtimeLimit);
 }
 
 function headerBytes(headers: Headers): number {
@@ -191,10 +177,11 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
   const clock = deps.clock ?? wallClock;
   const maxQueryBytes = config.maxQueryBytes ?? 8192;
   const podLookupWaitMs = config.podLookupWaitMs ?? DEFAULT_POD_LOOKUP_WAIT_MS;
-  const classifyOptions = { blockInstanceMetadata: config.blockInstanceMetadata };
+  const targets = new RequestTargets({ blockInstanceMetadata: config.blockInstanceMetadata });
+  const countHeaderBytes = mustCountHeaderBytes(config.maxHeaderBytes);
 
   const count = (route: NmiRoute, response: Response) => {
-    deps.metrics?.requests.inc({ route, status_code: String(response.status) });
+    deps.metrics?.requestAnswered(route, response.status);
     return response;
   };
 
@@ -212,7 +199,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
       if (!awaitsNewerPod(result) || clock.now() >= deadline) return { done: result };
       return { waitUntilMs: deadline };
     };
-    const result = await waitForCondition(deps.pods, evaluate, request.signal, clock);
+    const result = await waitForCondition(deps.pods, evaluate, () => request.signal, clock);
     return result === "aborted" ? { kind: "none" } : result;
   };
 
@@ -225,7 +212,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
 
   const recordResolution = (resolution: Resolution) => {
     const outcome = resolution.kind.replace("-", "_");
-    deps.metrics?.assignmentWait.observe({ outcome }, resolution.waitedMs / 1000);
+    deps.metrics?.assignmentWaited(outcome, resolution.waitedMs / 1000);
   };
 
   const unresolved = (resolution: Exclude<Resolution, { kind: "found" }>, request: IdentityRequest): ImdsError => {
@@ -239,7 +226,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     return identityNotReady(resolution.message, config.setRetryAfterHeader);
   };
 
-  const podTokenRoute = async (request: Request, url: URL, remote: string): Promise<Response> => {
+  const podTokenRoute = async (request: Request, target: RequestTarget, remote: string): Promise<Response> => {
     const started = clock.now();
     const log: TokenRequestLog = {
       pod: "",
@@ -255,13 +242,11 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
       log.status = response.status;
       log.durationMs = clock.now() - started;
       if (error) log.error = error;
-      deps.metrics?.operationsDuration.observe(
-        {
-          operation_type: TOKEN_PATH_LABEL,
-          status_code: String(response.status),
-          namespace: log.namespace,
-          resource: deps.metrics.resourceLabel(log.resource),
-        },
+      deps.metrics?.tokenRequestDone(
+        TOKEN_PATH_LABEL,
+        response.status,
+        log.namespace,
+        log.resource,
         log.durationMs / 1000,
       );
       deps.logTokenRequest?.(log);
@@ -273,12 +258,11 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
       return fail(imdsError(400, ErrorText.metadataHeader));
     }
     if (!remote) return fail(imdsError(500, ErrorText.remoteAddressEmpty));
-    const query = parseQuery(url.searchParams);
-    if (!query) return fail(imdsError(400, ErrorText.tooLarge));
+    const { query, identityRequest } = target;
+    if (!query || !identityRequest) return fail(imdsError(400, ErrorText.tooLarge));
     log.resource = query.resource;
     if (!query.resource) return fail(imdsError(400, ErrorText.resourceEmpty));
     if (query.object_id) return fail(imdsError(400, ErrorText.objectIdUnsupported));
-    const identityRequest = identityRequestOf(query);
     if (identityRequest.clientId) log.identity = redactClientId(identityRequest.clientId);
 
     const lookup = await findPod(remote, request);
@@ -316,7 +300,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
       }
     }
 
-    const resolution = await deps.resolveIdentity(pod, identityRequest, request.signal);
+    const resolution = await deps.resolveIdentity(pod, identityRequest, () => request.signal);
     recordResolution(resolution);
     if (resolution.kind !== "found") return fail(unresolved(resolution, identityRequest));
     log.identity = redactClientId(resolution.identity.spec.clientID);
@@ -330,9 +314,9 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     }
   };
 
-  const recordCache = (source: TokenSource) => deps.metrics?.cache.inc({ result: cacheLabel(source) });
+  const recordCache = (source: TokenSource) => deps.metrics?.cacheLookup(cacheLabel(source));
 
-  const hostTokenRoute = async (request: Request, url: URL, remote: string): Promise<Response> => {
+  const hostTokenRoute = async (request: Request, target: RequestTarget, remote: string): Promise<Response> => {
     const started = clock.now();
     const podNamespace = request.headers.get("podns") ?? "";
     const podName = request.headers.get("podname") ?? "";
@@ -342,7 +326,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
       pod: podName,
       namespace: podNamespace,
       identity: "",
-      resource: url.searchParams.get("resource") ?? "",
+      resource: target.rawResource,
       status: 0,
       durationMs: 0,
       cache: "none",
@@ -352,13 +336,11 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
       log.status = response.status;
       log.durationMs = clock.now() - started;
       if (error) log.error = error;
-      deps.metrics?.operationsDuration.observe(
-        {
-          operation_type: HOST_TOKEN_PATH_LABEL,
-          status_code: String(response.status),
-          namespace: labelNamespace,
-          resource: deps.metrics.resourceLabel(log.resource),
-        },
+      deps.metrics?.tokenRequestDone(
+        HOST_TOKEN_PATH_LABEL,
+        response.status,
+        labelNamespace,
+        log.resource,
         log.durationMs / 1000,
       );
       deps.logTokenRequest?.(log);
@@ -368,11 +350,10 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
 
     if (!podNamespace || !podName) return fail(imdsError(400, ErrorText.missingPodHeaders));
     if (remote !== "127.0.0.1") return fail(imdsError(500, ErrorText.notFromHost));
-    const query = parseQuery(url.searchParams);
-    if (!query) return fail(imdsError(400, ErrorText.tooLarge));
+    const { query, identityRequest } = target;
+    if (!query || !identityRequest) return fail(imdsError(400, ErrorText.tooLarge));
     if (!query.resource) return fail(imdsError(400, ErrorText.resourceEmpty));
     if (query.object_id) return fail(imdsError(400, ErrorText.objectIdUnsupported));
-    const identityRequest = identityRequestOf(query);
     const known = deps.pods.byName(podNamespace, podName);
     if (known) labelNamespace = known.namespace;
     const pod: PodInfo = known ?? {
@@ -384,7 +365,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
       labels: {},
       ownerReferences: [],
     };
-    const resolution = await deps.resolveIdentity(pod, identityRequest, request.signal);
+    const resolution = await deps.resolveIdentity(pod, identityRequest, () => request.signal);
     recordResolution(resolution);
     // /host/token never answered with Retry-After in the original.
     if (resolution.kind !== "found") {
@@ -404,22 +385,28 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
   };
 
   const handle = async (request: Request, remote: string): Promise<Response> => {
-    const url = new URL(request.url);
-    if (url.search.length > maxQueryBytes || headerBytes(request.headers) > config.maxHeaderBytes) {
+    const target = targets.of(request.url);
+    if (
+      target.search.length > maxQueryBytes ||
+      (countHeaderBytes && headerBytes(request.headers) > config.maxHeaderBytes)
+    ) {
       return count("invalid", errorResponse(imdsError(400, ErrorText.tooLarge)));
     }
-    const route = classifyPath(url.pathname, classifyOptions);
+    const route = target.route;
     switch (route.kind) {
       case "token":
-        return count("token", await podTokenRoute(request, url, remote));
+        return count("token", await podTokenRoute(request, target, remote));
       case "host-token":
-        return count("host_token", await hostTokenRoute(request, url, remote));
+        return count("host_token", await hostTokenRoute(request, target, remote));
       case "invalid-token-path":
         return count("invalid", errorResponse(imdsError(400, ErrorText.invalidRequest)));
       case "bad-path":
         return count("invalid", errorResponse(imdsError(400, ErrorText.badPath)));
       case "redirect":
-        return count("other", new Response(null, { status: 301, headers: { Location: route.location + url.search } }));
+        return count(
+          "other",
+          new Response(null, { status: 301, headers: { Location: route.location + target.search } }),
+        );
       case "blocked-instance":
         return count("blocked", errorResponse(imdsError(403, ErrorText.blocked)));
       case "proxy": {
@@ -429,7 +416,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
         try {
           return count("proxy", await deps.proxy.forward(request, remote || "unknown"));
         } catch (error) {
-          deps.logError?.(error, { route: "proxy", path: url.pathname });
+          deps.logError?.(error, { route: "proxy", path: target.pathname });
           return count("proxy", errorResponse(imdsError(500, ErrorText.upstreamUnavailable)));
         }
       }

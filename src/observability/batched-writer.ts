@@ -1,14 +1,22 @@
-// Log lines written to a file descriptor in batches: lines written during one turn of the event loop go
-// out in a single write when the turn ends (or as soon as 64 KiB are waiting), not one syscall each.
-// NMI writes one line per token request; a syscall per line cost more than the request itself. Writes
-// stay synchronous (writeSync) so a flush at exit loses nothing: pino's async destination (sonic-boom)
-// can still have a write in flight when process.exit runs.
+// Log lines written to a file descriptor in batches: a line waits at most FLUSH_AFTER_MS (or until 64 KiB
+// are waiting) and then goes out with the others in a single write, not one syscall each. NMI writes one
+// line per token request; a syscall per line cost more than the request itself, and so did one per turn
+// of the event loop under load (a turn answers only a few requests). Writes stay synchronous (writeSync)
+// so a flush at exit loses nothing: pino's async destination (sonic-boom) can still have a write in
+// flight when process.exit runs.
 import { writeSync } from "node:fs";
 
 const FLUSH_AT_BYTES = 64 * 1024;
+/** How long a line may wait for others before it is written anyway. */
+export const FLUSH_AFTER_MS = 20;
+
+/** The default schedule: a timer that does not keep the process alive (exit flushes what waits). */
+function afterShortDelay(flush: () => void): void {
+  setTimeout(flush, FLUSH_AFTER_MS).unref();
+}
 
 export interface BatchedWriterOptions {
-  /** Runs `flush` once the current work is done; setImmediate by default. */
+  /** Runs `flush` a little later; by default after FLUSH_AFTER_MS on an unref'd timer. */
   schedule?: (flush: () => void) => void;
   /** Writes one batch; writeSync on the descriptor by default. */
   writeOut?: (text: string) => void;
@@ -22,7 +30,7 @@ export class BatchedWriter {
   #scheduled = false;
 
   constructor(fd: number, options: BatchedWriterOptions = {}) {
-    this.#schedule = options.schedule ?? ((flush) => setImmediate(flush));
+    this.#schedule = options.schedule ?? afterShortDelay;
     this.#writeOut = options.writeOut ?? ((text) => writeAll(fd, text));
   }
 
@@ -73,7 +81,7 @@ export function sharedStderr(): BatchedWriter {
   return stderrWriter;
 }
 
-/** Writes out the log lines still waiting for the end of this event-loop turn (before a direct write). */
+/** Writes out the log lines still waiting (before a direct write, and before the process exits). */
 export function flushStderr(): void {
   stderrWriter?.flush();
 }

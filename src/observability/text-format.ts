@@ -42,19 +42,19 @@ function renderValue(value: unknown): string {
   return JSON.stringify(value) ?? String(value);
 }
 
-function appendFields(line: string, fields: Record<string, unknown> | undefined): string {
-  let out = line;
-  if (!fields) return out;
+function pushFields(parts: string[], fields: Record<string, unknown> | undefined): void {
+  if (!fields) return;
   for (const key in fields) {
     const value = fields[key];
-    if (value !== undefined) out += ` ${key}=${renderValue(value)}`;
+    if (value !== undefined) parts.push(`${key}=${renderValue(value)}`);
   }
-  return out;
 }
 
 /**
  * One text line (with its newline): header, message, then the bindings (the logger's fixed fields, such
- * as component) and the call's own fields as key=value, in that order.
+ * as component) and the call's own fields as key=value, in that order. The parts are joined once: a line
+ * grown by repeated `+=` is a deep rope, and flattening ropes when the batch is written cost more than
+ * rendering them.
  */
 export function renderTextLine(
   level: number,
@@ -63,8 +63,9 @@ export function renderTextLine(
   bindings: Record<string, unknown> | undefined,
   fields: Record<string, unknown> | undefined,
 ): string {
-  let line = header(level, timeMs);
-  if (message !== "") line += ` ${message}`;
-  line = appendFields(line, bindings);
-  return `${appendFields(line, fields)}\n`;
+  const parts = [header(level, timeMs)];
+  if (message !== "") parts.push(message);
+  pushFields(parts, bindings);
+  pushFields(parts, fields);
+  return `${parts.join(" ")}\n`;
 }

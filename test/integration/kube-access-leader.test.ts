@@ -7,19 +7,12 @@ import { join } from "node:path";
 import { type KubeEmulator, startKubeEmulator } from "../../emulators/kube/index.ts";
 import { createKubeClient, type KubeClient, loadKubeConfig } from "../../src/kube/client.ts";
 import { type LeaderElectionOptions, LeaderElector } from "../../src/kube/leader-election.ts";
+import { until } from "../support/until.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "kube-leader-"));
 let kube: KubeEmulator;
 let client: KubeClient;
 const electors: LeaderElector[] = [];
-
-async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await Bun.sleep(5);
-  }
-}
 
 /** Samples the candidates every few ms and counts moments when more than one leads. */
 function watchForSplitBrain(candidates: LeaderElector[]): { overlaps: () => number; stop: () => void } {

@@ -18,6 +18,7 @@ import {
   nodeInformer,
   podInformer,
 } from "../../src/kube/informers.ts";
+import { until } from "../support/until.ts";
 
 const CRD_YAML = resolve(import.meta.dir, "../../helm/pod-identity/crds/crd.yaml");
 const tmp = mkdtempSync(join(tmpdir(), "kube-access-"));
@@ -25,14 +26,6 @@ const UA = "pod-identity/MIC/test/abc/today";
 let kube: KubeEmulator;
 let client: KubeClient;
 const stoppers: Array<() => Promise<void>> = [];
-
-async function until(what: string, cond: () => boolean, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await Bun.sleep(10);
-  }
-}
 
 function installCrds(emulator: KubeEmulator): void {
   for (const doc of loadAllYaml(readFileSync(CRD_YAML, "utf8"))) {

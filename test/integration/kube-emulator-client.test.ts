@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as k8s from "@kubernetes/client-node";
 import { type KubeEmulator, startKubeEmulator } from "../../emulators/kube/index.ts";
+import { until } from "../support/until.ts";
 
 const NS = "default";
 
@@ -38,14 +39,6 @@ async function apiError(
     throw e;
   }
   throw new Error("expected the call to fail");
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(10);
-  }
 }
 
 async function readWatch(

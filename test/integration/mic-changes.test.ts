@@ -118,7 +118,7 @@ describe("MIC following changes (compiled binary)", () => {
     createPod("after-gone-pod", NODE0, "after-gone");
     await world.waitFor(() => assigned("after-gone-pod", "after-gone"), 15_000, "after-gone Assigned");
     expect(onNode(NODE0, "after-gone")).toBe(true);
-    expect(mic.logs()).toContain("410 Gone");
+    await world.waitFor(() => mic.logs().includes("410 Gone"), 5_000, "the 410 logged");
     expect((await mic.health())?.body).toBe("Active");
   }, 20_000);
 

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { type KubeEmulator, startKubeEmulator } from "../../emulators/kube/index.ts";
 import { createKubeClient, type KubeClient, loadKubeConfig } from "../../src/kube/client.ts";
 import { SecretReader } from "../../src/roles/nmi/wiring/secrets.ts";
+import { until } from "../support/until.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "nmi-secrets-"));
 let kube: KubeEmulator;
@@ -60,14 +61,6 @@ const secretRequests = (from: number) =>
     .slice(from)
     .filter((r) => r.path.includes("/secrets"));
 const decode = (value: string | undefined) => Buffer.from(value ?? "", "base64").toString("utf8");
-
-async function until(what: string, condition: () => boolean, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
 
 describe("SecretReader", () => {
   test("a read lists and watches that one Secret only (namespace + metadata.name), then serves from memory", async () => {

@@ -95,8 +95,8 @@ describe("NMI standard mode, compiled binary", () => {
           }
         })
         .filter((line): line is Record<string, unknown> => line !== undefined && line.pod !== undefined);
-    // Log lines are written after the answer (batched at the end of the event-loop turn); give the last
-    // one a moment to arrive.
+    // Log lines are written after the answer (batched, at most 20 ms later); give the last one a moment
+    // to arrive.
     const deadline = Date.now() + 3000;
     while (!tokenLines().some((line) => line.pod === "pod-unbound") && Date.now() < deadline) await Bun.sleep(20);
     const lines = tokenLines();

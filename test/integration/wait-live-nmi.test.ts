@@ -17,6 +17,7 @@ import { join } from "node:path";
 import type { ImdsEmulator } from "../../emulators/imds/index.ts";
 import { startWorld, type World } from "../../emulators/world.ts";
 import { compiledBinary } from "../support/compiled-binary.ts";
+import { until } from "../support/until.ts";
 
 const ID = `wl${process.pid}`;
 const NODE_NS = `${ID}n`;
@@ -63,6 +64,7 @@ function relay(path: string, target: { host: string; port: number }, gate: () =>
 /** Runs inside the node namespace: each TCP listener forwards to its Unix socket. */
 const FORWARDER = `
 import { createConnection, createServer } from "node:net";
+import { until } from "../support/until.ts";
 const routes = JSON.parse(process.env.FORWARD_ROUTES);
 let listening = 0;
 for (const route of routes) {
@@ -280,13 +282,16 @@ describe.skipIf(skip !== null)("pod-identity wait against a live NMI (network na
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
     expect(result.stdout).toStartWith(`Active\ntoken for ${RESOURCE}: client id ${clientId}`);
-    // NMI found the caller by its pod IP and fetched the token from IMDS for it.
-    const served = (nmi?.output() ?? "")
-      .split("\n")
-      .filter((line) => line.startsWith("{"))
-      .map((line) => JSON.parse(line) as Record<string, unknown>)
-      .find((line) => line.pod === "wait-pod" && line.status === 200);
-    expect(served?.namespace).toBe("default");
+    // NMI found the caller by its pod IP and fetched the token from IMDS for it (its log lines are
+    // written in batches, a few milliseconds after the answer).
+    const servedLine = () =>
+      (nmi?.output() ?? "")
+        .split("\n")
+        .filter((line) => line.startsWith("{"))
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .find((line) => line.pod === "wait-pod" && line.status === 200);
+    await until("NMI's log line for the pod's token request", () => servedLine() !== undefined, 2000);
+    expect(servedLine()?.namespace).toBe("default");
     expect(imds.requests().filter((r) => r.path.includes("/oauth2/token")).length).toBeGreaterThan(imdsBefore);
   }, 20_000);
 

@@ -14,16 +14,9 @@ import {
   type RecordStorePort,
   type TargetIdentities,
 } from "../../src/roles/mic/ports.ts";
+import { until } from "../support/until.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 8_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 const rid = (name: string) =>
   `/subscriptions/sub/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`;
@@ -233,9 +226,9 @@ describe("MIC controller", () => {
       }
       await sleep(5);
     }
-    await waitFor(
-      () => store.objects.size === 1000 && Object.values(store.statuses()).every((s) => s === "Assigned"),
+    await until(
       "all records Assigned",
+      () => store.objects.size === 1000 && Object.values(store.statuses()).every((s) => s === "Assigned"),
     );
     await mic.idle();
     const targets = new Set(nodes.map((n) => n.key));
@@ -256,16 +249,16 @@ describe("MIC controller", () => {
     arm.throttleOnce.set(vmssKey("rg", "a"), 400);
     mic.start();
     for (const ss of ["a", "b", "c"]) mic.upsertPod(pod(`p-${ss}`, `${ss}-0`, "s"));
-    await waitFor(
+    await until(
+      "b and c Assigned",
       () =>
         store.statuses()["default/p-b-default-id1"] === "Assigned" &&
         store.statuses()["default/p-c-default-id1"] === "Assigned",
-      "b and c Assigned",
     );
     const throttledCalls = () => arm.calls.filter((c) => c.key === vmssKey("rg", "a"));
     expect(throttledCalls()).toHaveLength(1);
     expect(store.objects.has("default/p-a-default-id1")).toBe(false);
-    await waitFor(() => store.statuses()["default/p-a-default-id1"] === "Assigned", "a Assigned after Retry-After");
+    await until("a Assigned after Retry-After", () => store.statuses()["default/p-a-default-id1"] === "Assigned");
     const [first, second] = throttledCalls();
     expect((second?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThanOrEqual(400);
   });
@@ -278,11 +271,11 @@ describe("MIC controller", () => {
     mic.upsertNode({ name: "n1", providerId: vmssProvider("rg", "ss", 1) });
     mic.start();
     mic.upsertPod(pod("job-run-1", "n0", "job"));
-    await waitFor(() => store.statuses()["default/job-run-1-default-id1"] === "Assigned", "first run Assigned");
+    await until("first run Assigned", () => store.statuses()["default/job-run-1-default-id1"] === "Assigned");
     mic.upsertPod(pod("job-run-1", "n0", "job", "Succeeded"));
     mic.upsertPod(pod("job-run-2", "n1", "job"));
-    await waitFor(() => store.statuses()["default/job-run-2-default-id1"] === "Assigned", "second run Assigned");
-    await waitFor(() => !store.objects.has("default/job-run-1-default-id1"), "completed run's record deleted");
+    await until("second run Assigned", () => store.statuses()["default/job-run-2-default-id1"] === "Assigned");
+    await until("completed run's record deleted", () => !store.objects.has("default/job-run-1-default-id1"));
     await mic.idle();
     expect(arm.patches()).toHaveLength(1);
     expect(arm.patches()[0]?.delta?.remove).toEqual([]);
@@ -296,7 +289,7 @@ describe("MIC controller", () => {
     mic.upsertNode({ name: "vm-a", providerId: vmProvider("rg", "vm-a") });
     mic.start();
     mic.upsertPod(pod("web", "vm-a", "s"));
-    await waitFor(() => store.statuses()["default/web-default-id1"] === "Assigned", "Assigned");
+    await until("Assigned", () => store.statuses()["default/web-default-id1"] === "Assigned");
     const statuses: string[] = [];
     const patchStatus = store.patchStatus.bind(store);
     store.patchStatus = async (ns, name, status) => {
@@ -305,10 +298,10 @@ describe("MIC controller", () => {
     };
     mic.deletePod("default", "web");
     // NMI stops serving the record at once; the identity stays for the grace period.
-    await waitFor(() => store.statuses()["default/web-default-id1"] === "Unassigned", "Unassigned");
+    await until("Unassigned", () => store.statuses()["default/web-default-id1"] === "Unassigned");
     expect(arm.has(vmKey("rg", "vm-a"), rid("id1"))).toBe(true);
     expect(arm.patches()).toHaveLength(1);
-    await waitFor(() => !store.objects.has("default/web-default-id1"), "record deleted");
+    await until("record deleted", () => !store.objects.has("default/web-default-id1"));
     expect(arm.has(vmKey("rg", "vm-a"), rid("id1"))).toBe(false);
     expect(statuses).toEqual(["Unassigned"]);
   });
@@ -320,12 +313,12 @@ describe("MIC controller", () => {
     mic.upsertNode({ name: "vm-a", providerId: vmProvider("rg", "vm-a") });
     mic.start();
     mic.upsertPod(pod("web", "vm-a", "s"));
-    await waitFor(() => store.statuses()["default/web-default-cluster"] === "Assigned", "Assigned");
+    await until("Assigned", () => store.statuses()["default/web-default-cluster"] === "Assigned");
     mic.deletePod("default", "web");
-    await waitFor(() => store.statuses()["default/web-default-cluster"] === "Unassigned", "Unassigned");
+    await until("Unassigned", () => store.statuses()["default/web-default-cluster"] === "Unassigned");
     // azure.json now names it as the cluster identity (userAssignedIdentityID), in another case.
     mic.setCloudSettings({ immutableClientIds: ["CLIENT-CLUSTER"] });
-    await waitFor(() => store.objects.size === 0, "record deleted");
+    await until("record deleted", () => store.objects.size === 0);
     await sleep(300);
     await mic.idle();
     expect(arm.has(vmKey("rg", "vm-a"), rid("cluster"))).toBe(true);
@@ -339,10 +332,10 @@ describe("MIC controller", () => {
     mic.upsertNode({ name: "vm-x" });
     mic.start();
     mic.upsertPod(pod("web", "vm-x", "s"));
-    await waitFor(() => store.statuses()["default/web-default-id1"] === "Assigned", "Assigned");
+    await until("Assigned", () => store.statuses()["default/web-default-id1"] === "Assigned");
     expect(arm.has(vmKey("rg-a", "vm-x"), rid("id1"))).toBe(true);
     mic.setCloudSettings({ immutableClientIds: [], fallbackScope: { subscriptionId: "sub", resourceGroup: "rg-b" } });
-    await waitFor(() => arm.has(vmKey("rg-b", "vm-x"), rid("id1")), "identity on the VM of the new scope");
+    await until("identity on the VM of the new scope", () => arm.has(vmKey("rg-b", "vm-x"), rid("id1")));
     expect(store.statuses()["default/web-default-id1"]).toBe("Assigned");
   });
 
@@ -356,7 +349,7 @@ describe("MIC controller", () => {
     mic.upsertNode({ name: "vm-a", providerId: vmProvider("rg", "vm-a") });
     mic.start();
     mic.upsertPod(pod("web", "vm-a", "s"));
-    await waitFor(() => store.statuses()["default/web-default-good"] === "Assigned", "good Assigned");
+    await until("good Assigned", () => store.statuses()["default/web-default-good"] === "Assigned");
     expect(store.statuses()["default/web-default-bad"]).toBe("Created");
     const warning = events.find((e) => e.reason === "binding apply error");
     expect(warning?.type).toBe("Warning");
@@ -365,9 +358,9 @@ describe("MIC controller", () => {
     // Retried on its own schedule, not only on the next sync tick.
     const attemptsWith = () =>
       arm.patches().filter((c) => c.delta?.add.some((id) => id.toLowerCase() === rid("bad").toLowerCase())).length;
-    await waitFor(() => attemptsWith() >= 3, "refused identity retried");
+    await until("refused identity retried", () => attemptsWith() >= 3);
     arm.refused.clear();
-    await waitFor(() => store.statuses()["default/web-default-bad"] === "Assigned", "bad Assigned once ARM accepts it");
+    await until("bad Assigned once ARM accepts it", () => store.statuses()["default/web-default-bad"] === "Assigned");
   });
 
   test("informer resyncs and echoes of MIC's own writes cause no work", async () => {
@@ -379,7 +372,7 @@ describe("MIC controller", () => {
     mic.upsertNode({ name: "vm-a", providerId: vmProvider("rg", "vm-a") });
     mic.start();
     mic.upsertPod(pod("web", "vm-a", "s"));
-    await waitFor(() => store.statuses()["default/web-default-id1"] === "Assigned", "Assigned");
+    await until("Assigned", () => store.statuses()["default/web-default-id1"] === "Assigned");
     await sleep(20);
     await mic.idle();
     const calls = arm.calls.length;
@@ -405,11 +398,11 @@ describe("MIC controller", () => {
     mic.upsertNode({ name: "vm-a", providerId: vmProvider("rg", "vm-a") });
     mic.start();
     mic.upsertPod(pod("web", "vm-a", "s"));
-    await waitFor(() => store.statuses()["default/web-default-id1"] === "Assigned", "Assigned");
+    await until("Assigned", () => store.statuses()["default/web-default-id1"] === "Assigned");
     await mic.idle();
     const calls = arm.calls.length;
     mic.deleteNode("vm-a");
-    await waitFor(() => store.objects.size === 0, "records deleted");
+    await until("records deleted", () => store.objects.size === 0);
     await mic.idle();
     expect(arm.calls.length).toBe(calls);
     expect(events.some((e) => e.reason === "binding removed" && e.type === "Normal")).toBe(true);
@@ -422,7 +415,7 @@ describe("MIC controller", () => {
     mic.upsertNode({ name: "vm-a", providerId: vmProvider("rg", "vm-a") });
     mic.start();
     mic.upsertPod(pod("web", "vm-a", "s"));
-    await waitFor(() => store.statuses()["default/web-default-id1"] === "Assigned", "Assigned");
+    await until("Assigned", () => store.statuses()["default/web-default-id1"] === "Assigned");
     await mic.idle();
     arm.identities.set(vmKey("rg", "vm-a"), [rid("someone-elses")]);
     mic.driftPass();
@@ -438,11 +431,11 @@ describe("MIC controller", () => {
     mic.upsertNode({ name: "vm-a", providerId: vmProvider("rg", "vm-a") });
     mic.start();
     mic.upsertPod(pod("web", "vm-a", "s"));
-    await waitFor(() => store.statuses()["default/web-default-id1"] === "Assigned", "Assigned");
+    await until("Assigned", () => store.statuses()["default/web-default-id1"] === "Assigned");
     await mic.idle();
     arm.identities.set(vmKey("rg", "vm-a"), []);
     const patchesBefore = arm.patches(vmKey("rg", "vm-a")).length;
-    await waitFor(() => arm.has(vmKey("rg", "vm-a"), rid("id1")), "identity put back by the full pass", 2_000);
+    await until("identity put back by the full pass", () => arm.has(vmKey("rg", "vm-a"), rid("id1")), 2_000);
     expect(arm.patches(vmKey("rg", "vm-a")).length).toBe(patchesBefore + 1);
   });
 
@@ -456,9 +449,9 @@ describe("MIC controller", () => {
     mic.upsertNode({ name: "vm-a", providerId: vmProvider("rg", "vm-a") });
     mic.start();
     mic.upsertPod(pod("web", "vm-a", "s"));
-    await waitFor(() => Object.values(store.statuses()).filter((s) => s === "Assigned").length === 3, "Assigned");
+    await until("Assigned", () => Object.values(store.statuses()).filter((s) => s === "Assigned").length === 3);
     mic.deletePod("default", "web");
-    await waitFor(() => store.objects.size === 0, "records deleted");
+    await until("records deleted", () => store.objects.size === 0);
     await mic.idle();
     expect(arm.has(vmKey("rg", "vm-a"), rid("imm"))).toBe(true);
     expect(arm.has(vmKey("rg", "vm-a"), rid("users-own"))).toBe(true);
@@ -477,7 +470,7 @@ describe("MIC controller", () => {
     mic.upsertNode({ name: "vm-a", providerId: vmProvider("rg", "vm-a") });
     mic.start();
     mic.upsertPod(pod("web", "vm-a", "s"));
-    await waitFor(() => store.statuses()["default/web-default-ok"] === "Assigned", "valid identity Assigned");
+    await until("valid identity Assigned", () => store.statuses()["default/web-default-ok"] === "Assigned");
     expect(events.find((e) => e.object.name === "broken")).toMatchObject({
       type: "Warning",
       reason: "invalid identity",
@@ -492,7 +485,7 @@ describe("MIC controller", () => {
     mic.upsertNode({ name: "n0", providerId: vmssProvider("other-rg", "pool", 0) });
     mic.start();
     mic.upsertPod(pod("web", "n0", "s"));
-    await waitFor(() => store.statuses()["default/web-default-id1"] === "Assigned", "Assigned");
+    await until("Assigned", () => store.statuses()["default/web-default-id1"] === "Assigned");
     expect(arm.calls.every((c) => c.key === vmssKey("other-rg", "pool"))).toBe(true);
   });
 
@@ -504,7 +497,7 @@ describe("MIC controller", () => {
     mic.upsertNode({ name: "n0", providerId: vmssProvider("rg", "dying", 0) });
     mic.start();
     mic.upsertPod(pod("web", "n0", "s"));
-    await waitFor(() => arm.calls.filter((c) => c.op === "get").length >= 2, "retried read");
+    await until("retried read", () => arm.calls.filter((c) => c.op === "get").length >= 2);
     expect(arm.patches()).toHaveLength(0);
     expect(store.objects.size).toBe(0);
   });

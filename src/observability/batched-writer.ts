@@ -6,7 +6,7 @@
 // flight when process.exit runs.
 import { writeSync } from "node:fs";
 
-const FLUSH_AT_BYTES = 64 * 1024;
+const BUFFER_BYTES = 64 * 1024;
 /** How long a line may wait for others before it is written anyway. */
 export const FLUSH_AFTER_MS = 20;
 
@@ -18,29 +18,37 @@ function afterShortDelay(flush: () => void): void {
 export interface BatchedWriterOptions {
   /** Runs `flush` a little later; by default after FLUSH_AFTER_MS on an unref'd timer. */
   schedule?: (flush: () => void) => void;
-  /** Writes one batch; writeSync on the descriptor by default. */
-  writeOut?: (text: string) => void;
+  /** Writes one batch of UTF-8 bytes; writeSync on the descriptor by default. */
+  writeOut?: (bytes: Uint8Array) => void;
 }
 
+/**
+ * Each line is encoded into one reused 64 KiB buffer as it arrives, and the buffer is what gets written:
+ * no array of waiting strings, no joined batch string, no second copy to encode it (under load those
+ * allocations cost more than rendering the lines).
+ */
 export class BatchedWriter {
   readonly #schedule: (flush: () => void) => void;
-  readonly #writeOut: (text: string) => void;
-  #pending: string[] = [];
-  #pendingBytes = 0;
+  readonly #writeOut: (bytes: Uint8Array) => void;
+  readonly #buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+  #used = 0;
   #scheduled = false;
 
   constructor(fd: number, options: BatchedWriterOptions = {}) {
     this.#schedule = options.schedule ?? afterShortDelay;
-    this.#writeOut = options.writeOut ?? ((text) => writeAll(fd, text));
+    this.#writeOut = options.writeOut ?? ((bytes) => writeAll(fd, bytes));
   }
 
   write(line: string): void {
-    this.#pending.push(line);
-    this.#pendingBytes += line.length;
-    if (this.#pendingBytes >= FLUSH_AT_BYTES) {
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8: make sure the whole line fits before encoding.
+    if (line.length * 3 > BUFFER_BYTES - this.#used) {
       this.flush();
-      return;
+      if (line.length * 3 > BUFFER_BYTES) {
+        this.#writeOut(Buffer.from(line, "utf8"));
+        return;
+      }
     }
+    this.#used += this.#buffer.write(line, this.#used, "utf8");
     if (!this.#scheduled) {
       this.#scheduled = true;
       this.#schedule(() => {
@@ -52,21 +60,17 @@ export class BatchedWriter {
 
   /** Writes everything waiting, now. */
   flush(): void {
-    if (this.#pending.length === 0) return;
-    const text = this.#pending.join("");
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    this.#writeOut(text);
+    if (this.#used === 0) return;
+    const used = this.#used;
+    this.#used = 0;
+    this.#writeOut(this.#buffer.subarray(0, used));
   }
 }
 
 /** writeSync until every byte is out (a pipe may take part of a large write). */
-function writeAll(fd: number, text: string): void {
-  const written = writeSync(fd, text);
-  // Usually all of it went out at once; only a short write pays for a Buffer.
-  if (written >= Buffer.byteLength(text, "utf8")) return;
-  let rest = Buffer.from(text, "utf8").subarray(written);
-  while (rest.length > 0) rest = rest.subarray(writeSync(fd, rest));
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let offset = 0;
+  while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
 }
 
 let stderrWriter: BatchedWriter | undefined;

@@ -27,6 +27,18 @@ export interface Logger {
   V(level: number): VerboseLogger;
   child(bindings: Record<string, unknown>): Logger;
   readonly verbosity: number;
+  /**
+   * Where this logger's lines go, in which format and with which fixed fields: for a hot path that
+   * renders its own fixed-shape line (NMI's per-request line) rather than pino's per-call field loop.
+   */
+  readonly output: LogOutput;
+}
+
+export interface LogOutput {
+  readonly format: LogFormat;
+  readonly destination: LogDestination;
+  /** The fixed fields on every line of this logger (the base bindings plus every child's). */
+  readonly bindings: Readonly<Record<string, unknown>>;
 }
 
 export interface LogDestination {
@@ -64,7 +76,7 @@ function bind(method: pino.LogFn, target: pino.Logger, extra?: Record<string, un
 /** The bindings of each pino logger (base fields plus every child's), for text lines. */
 type BindingsOf = WeakMap<pino.Logger, Record<string, unknown>>;
 
-function wrap(target: pino.Logger, verbosity: number, bindingsOf: BindingsOf): Logger {
+function wrap(target: pino.Logger, verbosity: number, bindingsOf: BindingsOf, output: LogOutput): Logger {
   return {
     error: bind(target.error, target),
     warn: bind(target.warn, target),
@@ -77,10 +89,12 @@ function wrap(target: pino.Logger, verbosity: number, bindingsOf: BindingsOf): L
     },
     child(bindings) {
       const child = target.child(bindings);
-      bindingsOf.set(child, { ...bindingsOf.get(target), ...bindings });
-      return wrap(child, verbosity, bindingsOf);
+      const merged = { ...bindingsOf.get(target), ...bindings };
+      bindingsOf.set(child, merged);
+      return wrap(child, verbosity, bindingsOf, { ...output, bindings: merged });
     },
     verbosity,
+    output,
   };
 }
 
@@ -112,8 +126,9 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     sink,
   );
-  bindingsOf.set(target, options.bindings ?? {});
-  return wrap(target, options.verbosity, bindingsOf);
+  const bindings = options.bindings ?? {};
+  bindingsOf.set(target, bindings);
+  return wrap(target, options.verbosity, bindingsOf, { format: options.format, destination: sink, bindings });
 }
 
 /** A logger that writes nothing; for tests and callers that need one before configuration is known. */

@@ -32,7 +32,8 @@ export function header(level: number, timeMs: number): string {
 
 const BARE = /^[^\s"=]+$/;
 
-function renderValue(value: unknown): string {
+/** A field's value in a text line: bare when it can be, else JSON-quoted. */
+export function renderValue(value: unknown): string {
   if (typeof value === "string") return BARE.test(value) ? value : JSON.stringify(value);
   if (typeof value === "number" || typeof value === "boolean" || value === null) return String(value);
   if (typeof value === "object" && value !== null && "message" in value && typeof value.message === "string") {
@@ -50,11 +51,16 @@ function pushFields(parts: string[], fields: Record<string, unknown> | undefined
   }
 }
 
+/** ` key=value` for each field set, in order (what follows the message on a text line). */
+export function renderFields(fields: Record<string, unknown> | undefined): string {
+  const parts: string[] = [];
+  pushFields(parts, fields);
+  return parts.length > 0 ? ` ${parts.join(" ")}` : "";
+}
+
 /**
  * One text line (with its newline): header, message, then the bindings (the logger's fixed fields, such
- * as component) and the call's own fields as key=value, in that order. The parts are joined once: a line
- * grown by repeated `+=` is a deep rope, and flattening ropes when the batch is written cost more than
- * rendering them.
+ * as component) and the call's own fields as key=value, in that order.
  */
 export function renderTextLine(
   level: number,

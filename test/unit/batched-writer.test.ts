@@ -6,7 +6,8 @@ function manualWriter() {
   const scheduled: (() => void)[] = [];
   const writer = new BatchedWriter(2, {
     schedule: (flush) => scheduled.push(flush),
-    writeOut: (text) => writes.push(text),
+    // The writer reuses its buffer: decode each batch as it is handed over.
+    writeOut: (bytes) => writes.push(new TextDecoder().decode(bytes)),
   });
   const runScheduled = () => {
     for (const flush of scheduled.splice(0)) flush();
@@ -29,14 +30,27 @@ describe("BatchedWriter", () => {
     expect(writes).toEqual(["a\nb\nc\n", "d\n"]);
   });
 
-  test("64 KiB waiting is written at once, without waiting for the scheduled flush", () => {
+  test("a line that would not fit in the 64 KiB buffer first sends what waits, without waiting for the scheduled flush", () => {
     const { writer, writes } = manualWriter();
     const line = `${"x".repeat(1023)}\n`;
-    for (let i = 0; i < 63; i++) writer.write(line);
+    for (let i = 0; i < 60; i++) writer.write(line);
     expect(writes).toEqual([]);
-    writer.write(line);
+    for (let i = 0; i < 10; i++) writer.write(line);
     expect(writes).toHaveLength(1);
-    expect(writes[0]?.length).toBe(64 * 1024);
+    expect(writes[0]?.length).toBeGreaterThan(40 * 1024);
+    expect(writes[0]?.length).toBeLessThanOrEqual(64 * 1024);
+    writer.flush();
+    expect(writes.join("")).toBe(line.repeat(70));
+  });
+
+  test("a line longer than the buffer goes out whole, after what was waiting", () => {
+    const { writer, writes } = manualWriter();
+    const huge = `${"é".repeat(40_000)}\n`;
+    writer.write("before\n");
+    writer.write(huge);
+    writer.write("after\n");
+    writer.flush();
+    expect(writes).toEqual(["before\n", huge, "after\n"]);
   });
 
   test("flush writes what is waiting now, and a later scheduled flush has nothing left to write", () => {

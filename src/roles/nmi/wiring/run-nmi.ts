@@ -30,8 +30,8 @@ import type { CommandRunner, InterceptorLogger } from "../iptables.ts";
 import { checkKubenet } from "../kubenet.ts";
 import { NmiMetrics } from "../nmi-metrics.ts";
 import { cleanupInterception, type NodeAgent, startNodeAgent } from "../node-agent.ts";
-import type { TokenRequestLog } from "../server.ts";
 import { TokenCache } from "../token-cache.ts";
+import { tokenRequestLineWriter } from "../token-request-line.ts";
 import { type TokenBundle, type TokenProvider, TokenService } from "../token-service.ts";
 import { UpstreamBudget } from "../upstream-budget.ts";
 import { invalidateOnChange } from "./cache-invalidation.ts";
@@ -57,15 +57,6 @@ function interceptorLog(logger: Logger): InterceptorLogger {
     info: (fields, message) => logger.info({ ...fields }, message),
     warn: (fields, message) => logger.warn({ ...fields }, message),
     error: (fields, message) => logger.error({ ...fields }, message),
-  };
-}
-
-/** One structured line per token request; the client ID is already redacted by the server. */
-function tokenRequestLogger(logger: Logger): (line: TokenRequestLog) => void {
-  return (line) => {
-    const fields = { ...line };
-    if (line.status >= 500) logger.warn(fields, "token request");
-    else logger.info(fields, "token request");
   };
 }
 
@@ -268,7 +259,8 @@ export async function runNmi(config: NmiConfig, ctx: RoleContext, seams: NmiSeam
           onThrottled: () => metrics.upstreamThrottled.inc({ upstream: "imds" }),
         }),
         metrics,
-        logTokenRequest: tokenRequestLogger(log),
+        // One structured line per token request; the client ID is already redacted by the server.
+        logTokenRequest: tokenRequestLineWriter(log),
         logError: (error, context) => log.error({ ...context, err: describe(error) }, "unexpected error"),
         ...(mode.assignedAtMs ? { assignedAtMs: mode.assignedAtMs } : {}),
       },

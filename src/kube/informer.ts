@@ -118,8 +118,7 @@ export class Informer<T extends KubeObjectLike> {
   }
 
   list(namespace?: string): T[] {
-    const all = this.store.list();
-    return namespace === undefined ? all : all.filter((obj) => (obj.metadata.namespace ?? "") === namespace);
+    return namespace === undefined ? this.store.list() : this.store.listIn(namespace);
   }
 
   addIndex(name: string, fn: IndexFunction<T>): this {

@@ -43,6 +43,13 @@ export class IndexedStore<T extends KubeObjectLike> {
     return [...this.objects.values()];
   }
 
+  /** The cached objects in `namespace` ("" for cluster-scoped ones), without copying the others. */
+  listIn(namespace: string): T[] {
+    const out: T[] = [];
+    for (const obj of this.objects.values()) if ((obj.metadata.namespace ?? "") === namespace) out.push(obj);
+    return out;
+  }
+
   keys(): string[] {
     return [...this.objects.keys()];
   }

@@ -100,4 +100,14 @@ describe("IndexedStore", () => {
       }),
     );
   });
+  test("listIn returns exactly the objects of one namespace ('' for cluster-scoped)", () => {
+    const store = new IndexedStore<Obj>();
+    store.upsert(obj("a", "1", [], "ns1"));
+    store.upsert(obj("b", "1", [], "ns2"));
+    store.upsert(obj("c", "1", [], "ns1"));
+    store.upsert({ metadata: { name: "cluster-wide" }, tags: [] });
+    expect(store.listIn("ns1").map(objectKey).sort()).toEqual(["ns1/a", "ns1/c"]);
+    expect(store.listIn("").map(objectKey)).toEqual(["cluster-wide"]);
+    expect(store.listIn("none")).toEqual([]);
+  });
 });

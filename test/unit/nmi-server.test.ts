@@ -292,7 +292,8 @@ describe("pod token endpoint", () => {
       resource: "https://vault.azure.net",
     });
     expect(tokens.calls[0]!.context.callerKey).toBe("127.0.0.6");
-    expect(tokens.calls[0]!.context.tags).toContain("identity:ns/a");
+    const tags = tokens.calls[0]!.context.tags;
+    expect(typeof tags === "function" ? tags() : tags).toContain("identity:ns/a");
   });
 
   test("the trailing-slash form @azure/identity sends is the token route", async () => {

@@ -161,4 +161,32 @@ describe("TokenCache", () => {
       tokenCacheKey({ identityKey: "abc", resource: "R", tenantId: "" }),
     );
   });
+
+  test("no resource a caller sends can make its key equal another identity's, resource's or tenant's", () => {
+    const keys = [
+      { identityKey: "msi:ab", resource: "c", tenantId: "" },
+      { identityKey: "msi:a", resource: "bc", tenantId: "" },
+      { identityKey: "msi:a", resource: "b", tenantId: "c" },
+      { identityKey: "msi:a", resource: "1:bc", tenantId: "" },
+      { identityKey: "msi:a", resource: "b1:c", tenantId: "" },
+      { identityKey: "msi:a", resource: "", tenantId: "1:bc" },
+      { identityKey: "sp:a", resource: "b", tenantId: "c" },
+    ].map(tokenCacheKey);
+    expect(new Set(keys).size).toBe(keys.length);
+  });
+
+  test("tags given as a function are asked for only when a fetch starts, and then tag the entry", async () => {
+    const { cache, fetch } = setup();
+    let asked = 0;
+    const tags = () => {
+      asked++;
+      return ["identity:ns/id"];
+    };
+    await cache.get("k", tags, fetch);
+    await cache.get("k", tags, fetch);
+    await cache.get("k", tags, fetch);
+    expect(asked).toBe(1);
+    expect(cache.invalidate("identity:ns/id")).toBe(1);
+    expect((await cache.get("k", tags, fetch)).source).toBe("upstream");
+  });
 });

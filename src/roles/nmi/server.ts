@@ -122,7 +122,7 @@ function jsonResponse(body: unknown): Response {
 }
 
 function jsonTextResponse(text: string): Response {
-  return new Response(text, { status: 200, headers: JSON_HEADERS });
+  return new Response(text, OK_JSON_INIT);
 }
 
 /** Why a token fetch failed → the original's status: upstream answered non-200 → 403, else 503. */
@@ -170,6 +170,15 @@ export function idleTimeoutSeconds(longestWaitMs: number, marginMs = IDLE_TIMEOU
 }
 
 const TOKEN_PATH_LABEL = "/metadata/identity/oauth2/token";
+/** The assignment-wait metric's outcome label for each resolution. */
+const WAIT_OUTCOME: Record<Resolution["kind"], string> = {
+  found: "found",
+  "not-ready": "not_ready",
+  "not-found": "not_found",
+  aborted: "aborted",
+};
+/** One init for every 200 JSON answer (the Response copies what it needs). */
+const OK_JSON_INIT: ResponseInit = { status: 200, headers: JSON_HEADERS };
 const HOST_TOKEN_PATH_LABEL = "/host/token";
 
 export function createNmiApp(deps: NmiServerDeps): Hono {
@@ -206,13 +215,12 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
   const fetchTokens = async (found: Extract<Resolution, { kind: "found" }>, resource: string, callerKey: string) =>
     deps.tokens.forIdentity(found.identity, resource, {
       callerKey,
-      tags: cacheTagsFor(found.identity, found.record, found.bindings),
+      tags: () => cacheTagsFor(found.identity, found.record, found.bindings),
       assignedAtMs: found.record ? deps.assignedAtMs?.(found.record) : undefined,
     });
 
   const recordResolution = (resolution: Resolution) => {
-    const outcome = resolution.kind.replace("-", "_");
-    deps.metrics?.assignmentWaited(outcome, resolution.waitedMs / 1000);
+    deps.metrics?.assignmentWaited(WAIT_OUTCOME[resolution.kind], resolution.waitedMs / 1000);
   };
 
   const unresolved = (resolution: Exclude<Resolution, { kind: "found" }>, request: IdentityRequest): ImdsError => {

@@ -41,6 +41,12 @@ interface Flight<T> {
   tags: readonly string[];
 }
 
+/**
+ * The tags of an entry, or a function giving them: called only when a fetch starts (a cache hit, the
+ * common case, never needs them).
+ */
+export type CacheTags = readonly string[] | (() => readonly string[]);
+
 export class TokenCache<T extends ExpiringToken> {
   readonly #options: Required<Omit<TokenCacheOptions, "onBackgroundError">> &
     Pick<TokenCacheOptions, "onBackgroundError">;
@@ -67,7 +73,7 @@ export class TokenCache<T extends ExpiringToken> {
     return this.#flights.size;
   }
 
-  async get(key: string, tags: readonly string[], fetch: () => Promise<T>): Promise<CacheResult<T>> {
+  async get(key: string, tags: CacheTags, fetch: () => Promise<T>): Promise<CacheResult<T>> {
     if (!this.#options.enabled) return { value: await fetch(), source: "upstream" };
     const now = this.#options.now();
     const entry = this.#entries.get(key);
@@ -105,7 +111,8 @@ export class TokenCache<T extends ExpiringToken> {
     this.#flights.clear();
   }
 
-  #fly(key: string, tags: readonly string[], fetch: () => Promise<T>): Promise<T> {
+  #fly(key: string, lazyTags: CacheTags, fetch: () => Promise<T>): Promise<T> {
+    const tags = typeof lazyTags === "function" ? lazyTags() : lazyTags;
     const generations = tags.map((tag) => this.#tagGenerations.get(tag) ?? 0);
     const flight: Flight<T> = { promise: Promise.resolve(undefined as unknown as T), tags };
     const isCurrent = () => this.#flights.get(key) === flight;
@@ -124,7 +131,7 @@ export class TokenCache<T extends ExpiringToken> {
     return flight.promise;
   }
 
-  #startBackgroundRefresh(key: string, tags: readonly string[], fetch: () => Promise<T>): void {
+  #startBackgroundRefresh(key: string, tags: CacheTags, fetch: () => Promise<T>): void {
     this.#fly(key, tags, fetch).catch((error: unknown) => this.#options.onBackgroundError?.(key, error));
   }
 
@@ -159,7 +166,11 @@ export class TokenCache<T extends ExpiringToken> {
   }
 }
 
-/** The cache key: one token per identity (lower-cased client id), resource and tenant. */
+/**
+ * The cache key: one token per identity (lower-cased client id), resource and tenant. The first two
+ * parts are length-prefixed, so no choice of resource (a caller's string) can make two keys collide.
+ */
 export function tokenCacheKey(parts: { identityKey: string; resource: string; tenantId: string }): string {
-  return JSON.stringify([parts.identityKey.toLowerCase(), parts.resource, parts.tenantId.toLowerCase()]);
+  const identity = parts.identityKey.toLowerCase();
+  return `${identity.length}:${identity}${parts.resource.length}:${parts.resource}${parts.tenantId.toLowerCase()}`;
 }

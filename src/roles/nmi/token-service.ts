@@ -5,7 +5,7 @@ import type { AzureIdentity } from "../../kube/crds.ts";
 import { IdentityType } from "../../kube/crds.ts";
 import type { ImdsIdentityRequest, Token, TokenUpstream } from "./ports.ts";
 import { UpstreamTokenError } from "./ports.ts";
-import { type TokenCache, type TokenSource, tokenCacheKey } from "./token-cache.ts";
+import { type CacheTags, type TokenCache, type TokenSource, tokenCacheKey } from "./token-cache.ts";
 import type { UpstreamBudget } from "./upstream-budget.ts";
 
 export interface TokenBundle {
@@ -17,8 +17,8 @@ export interface TokenBundle {
 export interface TokenContext {
   /** Fairness key in the upstream budget: the calling pod. */
   callerKey: string;
-  /** Cache tags: the keys of the identity, binding and assignment behind the token. */
-  tags: readonly string[];
+  /** Cache tags: the keys of the identity, binding and assignment behind the token (needed on a miss). */
+  tags: CacheTags;
   /** When NMI saw the assignment become Assigned; "Identity not found" is retried only shortly after. */
   assignedAtMs?: number;
 }

@@ -44,9 +44,9 @@ function failingWith(error: unknown): TokenProvider & { excepted: string[] } {
 
 const context = { callerKey: "10.0.0.5", tags: [] };
 
-async function failureOf(promise: Promise<unknown>): Promise<unknown> {
+async function failureOf(answer: unknown): Promise<unknown> {
   try {
-    await promise;
+    await answer;
   } catch (error) {
     return error;
   }
@@ -104,5 +104,13 @@ describe("managed mode: identity not on the VM / scale set", () => {
     const excepted = await withAssignHint(inner).forExceptedPod("", "r", context);
     expect(excepted.tokens).toEqual([token]);
     expect(inner.excepted).toEqual([""]);
+  });
+});
+
+describe("managed mode: a cached token", () => {
+  test("is answered as it came, synchronously (no promise on the warm path)", () => {
+    const cached = { tokens: [], source: "cache" as const };
+    const inner = { forIdentity: () => cached, forExceptedPod: () => cached };
+    expect(withAssignHint(inner).forIdentity(identity(), "r", context)).toBe(cached);
   });
 });

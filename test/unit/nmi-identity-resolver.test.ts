@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { AzureAssignedIdentity, AzureIdentity } from "../../src/kube/crds.ts";
-import { standardIdentityResolver } from "../../src/roles/nmi/identity-resolver.ts";
+import { type Resolution, standardIdentityResolver } from "../../src/roles/nmi/identity-resolver.ts";
 import { InMemoryAssignments } from "../../src/roles/nmi/in-memory-ports.ts";
 import type { PodInfo } from "../../src/roles/nmi/ports.ts";
 import { manualWaitClock } from "../support/manual-wait-clock.ts";
@@ -61,7 +61,7 @@ describe("standard identity resolver", () => {
       clock,
     });
     let settled = false;
-    const pending = resolve(pod, { clientId: "", resourceId: "" }).finally(() => {
+    const pending = Promise.resolve(resolve(pod, { clientId: "", resourceId: "" })).finally(() => {
       settled = true;
     });
     advance(79_999);
@@ -180,5 +180,22 @@ describe("standard identity resolver", () => {
     const result = await resolve(pod, { clientId: "", resourceId: "" });
     expect(result.kind).toBe("not-found");
     expect(result.kind === "not-found" && result.message).toContain("has no spec.clientID");
+  });
+
+  test("an identity already Assigned is resolved synchronously (no promise, no clock read)", () => {
+    const source = new InMemoryAssignments();
+    source.upsert(record("Assigned"));
+    let clockReads = 0;
+    const resolve = standardIdentityResolver({
+      source,
+      budget,
+      forceNamespaced: false,
+      holdUntilAssigned: true,
+      clock: { now: () => ++clockReads, setTimer: () => () => {} },
+    });
+    const answer = resolve(pod, { clientId: "", resourceId: "" });
+    expect(answer).not.toBeInstanceOf(Promise);
+    expect((answer as Resolution).kind).toBe("found");
+    expect(clockReads).toBe(0);
   });
 });

@@ -153,6 +153,22 @@ describe("TokenCache", () => {
     expect((await cache.get("a", [], fetch)).source).toBe("upstream");
   });
 
+  test("fresh() gives a stored value only while it needs nothing else: not due for refresh, not expired, cache on", async () => {
+    const { cache, fetch, advance, fetches } = setup();
+    expect(cache.fresh("k")).toBeUndefined();
+    const stored = (await cache.get("k", [], fetch)).value;
+    expect(cache.fresh("k")).toBe(stored);
+    advance(3_600_000 - 200_000); // inside the refresh window: get() must decide (and refresh)
+    expect(cache.fresh("k")).toBeUndefined();
+    expect((await cache.get("k", [], fetch)).source).toBe("cache");
+    await Bun.sleep(0);
+    expect(fetches()).toBe(2);
+    expect(cache.fresh("k")?.n).toBe(2);
+    const off = setup({ enabled: false });
+    await off.cache.get("k", [], off.fetch);
+    expect(off.cache.fresh("k")).toBeUndefined();
+  });
+
   test("keys ignore client id and tenant case but not resource", () => {
     expect(tokenCacheKey({ identityKey: "ABC", resource: "r", tenantId: "T" })).toBe(
       tokenCacheKey({ identityKey: "abc", resource: "r", tenantId: "t" }),

@@ -87,6 +87,21 @@ describe("TokenService", () => {
     expect(imdsCalls).toHaveLength(1);
   });
 
+  test("a cached token is answered synchronously (no promise), for pods, service principals and excepted pods", async () => {
+    const { service } = setup();
+    await service.forIdentity(identity(0, "cid"), "r", ctx());
+    await service.forIdentity(identity(1, "sp"), "r", ctx());
+    await service.forExceptedPod("cid", "r", ctx({ tags: [] }));
+    for (const answer of [
+      service.forIdentity(identity(0, "cid"), "r", ctx()),
+      service.forIdentity(identity(1, "sp"), "r", ctx()),
+      service.forExceptedPod("cid", "r", ctx({ tags: [] })),
+    ]) {
+      expect(answer).not.toBeInstanceOf(Promise);
+      expect((answer as { source: string }).source).toBe("cache");
+    }
+  });
+
   test("with the cache off every request goes upstream", async () => {
     const { service, imdsCalls } = setup({ cache: false });
     await service.forIdentity(identity(0, "cid"), "r", ctx());

@@ -102,7 +102,8 @@ export function managedFailureMessage(
 }
 
 export function managedIdentityResolver(objects: NamespacedObjects): IdentityResolver {
-  return async (pod, request) => {
+  // Never waits: managed mode has no assignment to wait for.
+  return (pod, request) => {
     const selection = selectManagedIdentity(pod, request, objects);
     if (selection.kind === "found") {
       const bindings = selection.bindings.map((name) => ({ namespace: pod.namespace, name }));

@@ -20,15 +20,16 @@ export function isNotAssigned(identity: AzureIdentity, error: unknown): error is
 
 export function withAssignHint(inner: TokenProvider): TokenProvider {
   return {
-    async forIdentity(identity, resource, context: TokenContext): Promise<TokenResult> {
-      try {
-        return await inner.forIdentity(identity, resource, context);
-      } catch (error) {
+    forIdentity(identity, resource, context: TokenContext): TokenResult | Promise<TokenResult> {
+      const withHint = (error: unknown): never => {
         if (isNotAssigned(identity, error)) {
           throw new UpstreamTokenError(error.status, notAssignedHint(identity, error.description));
         }
         throw error;
-      }
+      };
+      // A cached token stays synchronous; only a fetch can fail with "not assigned".
+      const answer = inner.forIdentity(identity, resource, context);
+      return answer instanceof Promise ? answer.catch(withHint) : answer;
     },
     forExceptedPod: (clientId, resource, context, resourceId) =>
       inner.forExceptedPod(clientId, resource, context, resourceId),

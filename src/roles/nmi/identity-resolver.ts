@@ -21,7 +21,12 @@ export type Resolution =
   | { kind: "not-found"; message: string; waitedMs: number }
   | { kind: "aborted"; waitedMs: number };
 
-export type IdentityResolver = (pod: PodInfo, request: IdentityRequest, abort?: AbortSource) => Promise<Resolution>;
+/** Answers synchronously when nothing needs waiting for (the common case), else with a promise. */
+export type IdentityResolver = (
+  pod: PodInfo,
+  request: IdentityRequest,
+  abort?: AbortSource,
+) => Resolution | Promise<Resolution>;
 
 export interface StandardResolverOptions {
   source: AssignedIdentitySource;
@@ -60,40 +65,43 @@ export function refusal(
 
 export function standardIdentityResolver(options: StandardResolverOptions): IdentityResolver {
   const clock = options.clock ?? wallClock;
-  return async (pod, request, abort) => {
+  /** One look at the pod's records; `startedAtMs` is when waiting began (undefined: not waiting yet). */
+  const evaluate = (pod: PodInfo, request: IdentityRequest, startedAtMs?: number): Evaluation<Resolution> => {
+    const records = options.source.forPod(pod.namespace, pod.name);
+    const selection = selectIdentity(records, request, {
+      podNamespace: pod.namespace,
+      forceNamespaced: options.forceNamespaced,
+    });
     // The clock is read only once there is a wait to time: most requests find their identity at once.
-    let startedAtMs: number | undefined;
-    const waited = () => (startedAtMs === undefined ? 0 : clock.now() - startedAtMs);
-    const evaluate = (): Evaluation<Resolution> => {
-      const records = options.source.forPod(pod.namespace, pod.name);
-      const selection = selectIdentity(records, request, {
-        podNamespace: pod.namespace,
-        forceNamespaced: options.forceNamespaced,
-      });
-      const waitedMs = waited();
-      if (selection.kind === "found") {
-        return { done: { kind: "found", identity: selection.identity, record: selection.record, waitedMs } };
-      }
-      if (selection.kind === "not-found" || selection.kind === "unassigned") {
-        return { done: refusal(selection, pod, waitedMs) };
-      }
-      const now = clock.now();
-      startedAtMs ??= now;
-      const decision = decideWait(selection.kind, startedAtMs, now, options.budget, pod);
-      if (decision.kind === "give-up") return { done: { kind: "not-ready", message: decision.message, waitedMs } };
-      if (!options.holdUntilAssigned) {
-        const state = selection.kind === "wait-created" ? "created" : "assigned";
-        return {
-          done: {
-            kind: "not-ready",
-            message: `identity for pod ${pod.namespace}/${pod.name} is not ${state} yet`,
-            waitedMs,
-          },
-        };
-      }
-      return { waitUntilMs: decision.deadlineMs };
-    };
-    const result = await waitForCondition(options.source, evaluate, abort, clock);
-    return result === "aborted" ? { kind: "aborted", waitedMs: waited() } : result;
+    const waitedMs = startedAtMs === undefined ? 0 : clock.now() - startedAtMs;
+    if (selection.kind === "found") {
+      return { done: { kind: "found", identity: selection.identity, record: selection.record, waitedMs } };
+    }
+    if (selection.kind === "not-found" || selection.kind === "unassigned") {
+      return { done: refusal(selection, pod, waitedMs) };
+    }
+    const now = clock.now();
+    const decision = decideWait(selection.kind, startedAtMs ?? now, now, options.budget, pod);
+    if (decision.kind === "give-up") return { done: { kind: "not-ready", message: decision.message, waitedMs } };
+    if (!options.holdUntilAssigned) {
+      const state = selection.kind === "wait-created" ? "created" : "assigned";
+      return {
+        done: {
+          kind: "not-ready",
+          message: `identity for pod ${pod.namespace}/${pod.name} is not ${state} yet`,
+          waitedMs,
+        },
+      };
+    }
+    return { waitUntilMs: decision.deadlineMs };
+  };
+  const waitForAssignment = async (pod: PodInfo, request: IdentityRequest, abort?: AbortSource) => {
+    const startedAtMs = clock.now();
+    const result = await waitForCondition(options.source, () => evaluate(pod, request, startedAtMs), abort, clock);
+    return result === "aborted" ? ({ kind: "aborted", waitedMs: clock.now() - startedAtMs } as const) : result;
+  };
+  return (pod, request, abort) => {
+    const first = evaluate(pod, request);
+    return "done" in first ? first.done : waitForAssignment(pod, request, abort);
   };
 }

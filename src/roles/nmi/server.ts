@@ -199,9 +199,11 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
    * only terminating pods do (awaitsNewerPod: the IP may already be reused by a pod not seen yet); at the
    * deadline the lookup stands as it is then (a terminating pod that is still there is the caller).
    */
-  const findPod = async (ip: string, request: Request): Promise<PodLookupResult> => {
+  const findPod = (ip: string, request: Request): PodLookupResult | Promise<PodLookupResult> => {
     const known = deps.pods.byIp(ip);
-    if (!awaitsNewerPod(known)) return known;
+    return awaitsNewerPod(known) ? waitForPod(ip, request) : known;
+  };
+  const waitForPod = async (ip: string, request: Request): Promise<PodLookupResult> => {
     const deadline = clock.now() + podLookupWaitMs;
     const evaluate = (): Evaluation<PodLookupResult> => {
       const result = deps.pods.byIp(ip);
@@ -212,7 +214,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     return result === "aborted" ? { kind: "none" } : result;
   };
 
-  const fetchTokens = async (found: Extract<Resolution, { kind: "found" }>, resource: string, callerKey: string) =>
+  const fetchTokens = (found: Extract<Resolution, { kind: "found" }>, resource: string, callerKey: string) =>
     deps.tokens.forIdentity(found.identity, resource, {
       callerKey,
       tags: () => cacheTagsFor(found.identity, found.record, found.bindings),
@@ -273,7 +275,10 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     if (query.object_id) return fail(imdsError(400, ErrorText.objectIdUnsupported));
     if (identityRequest.clientId) log.identity = redactClientId(identityRequest.clientId);
 
-    const lookup = await findPod(remote, request);
+    // Each step answers synchronously when it can (pod known, identity assigned, token cached): only what
+    // is still pending is awaited, so a warm request makes no promises of its own.
+    const finding = findPod(remote, request);
+    const lookup = finding instanceof Promise ? await finding : finding;
     if (lookup.kind === "none") {
       deps.metrics?.kubernetesErrors.inc({ operation_type: "get_pod_list" });
       return fail(imdsError(500, ErrorText.podListEmpty));
@@ -294,12 +299,13 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     if (isExceptedPod(pod, deps.exceptions.inNamespace(pod.namespace)) || isMicPod(pod, config.micNamespace)) {
       log.excepted = true;
       try {
-        const result = await deps.tokens.forExceptedPod(
+        const fetching = deps.tokens.forExceptedPod(
           identityRequest.clientId,
           query.resource,
           { callerKey: remote, tags: [] },
           identityRequest.resourceId,
         );
+        const result = fetching instanceof Promise ? await fetching : fetching;
         recordCache(result.source);
         log.cache = cacheLabel(result.source);
         return finish(jsonTextResponse(podTokenJson(result.tokens, Date.now())));
@@ -308,12 +314,14 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
       }
     }
 
-    const resolution = await deps.resolveIdentity(pod, identityRequest, () => request.signal);
+    const resolving = deps.resolveIdentity(pod, identityRequest, () => request.signal);
+    const resolution = resolving instanceof Promise ? await resolving : resolving;
     recordResolution(resolution);
     if (resolution.kind !== "found") return fail(unresolved(resolution, identityRequest));
     log.identity = redactClientId(resolution.identity.spec.clientID);
     try {
-      const result = await fetchTokens(resolution, query.resource, remote);
+      const fetching = fetchTokens(resolution, query.resource, remote);
+      const result = fetching instanceof Promise ? await fetching : fetching;
       recordCache(result.source);
       log.cache = cacheLabel(result.source);
       return finish(jsonTextResponse(podTokenJson(result.tokens, Date.now())));

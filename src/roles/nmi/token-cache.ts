@@ -73,6 +73,24 @@ export class TokenCache<T extends ExpiringToken> {
     return this.#flights.size;
   }
 
+  /**
+   * The stored value for `key` when it can be served with nothing else to do (enabled, within its age
+   * and lifetime, not yet due for a refresh); otherwise undefined, and get() decides. Synchronous: the
+   * warm path of every token request.
+   */
+  fresh(key: string): T | undefined {
+    if (!this.#options.enabled) return undefined;
+    const entry = this.#entries.get(key);
+    if (!entry) return undefined;
+    const now = this.#options.now();
+    const remaining = entry.value.expiresOnMs - now;
+    const age = now - entry.storedAtMs;
+    const servable = remaining >= this.#options.minRemainingMs && age < this.#options.maxAgeMs;
+    const dueForRefresh =
+      remaining <= this.#options.refreshBeforeMs || age >= this.#options.maxAgeMs - this.#options.refreshBeforeMs;
+    return servable && !dueForRefresh ? entry.value : undefined;
+  }
+
   async get(key: string, tags: CacheTags, fetch: () => Promise<T>): Promise<CacheResult<T>> {
     if (!this.#options.enabled) return { value: await fetch(), source: "upstream" };
     const now = this.#options.now();

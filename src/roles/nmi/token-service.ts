@@ -30,14 +30,22 @@ export interface TokenResult {
   source: TokenSource;
 }
 
-/** What the HTTP server needs; TokenService implements it, tests fake it. */
+/**
+ * What the HTTP server needs; TokenService implements it, tests fake it. A token already in the cache is
+ * answered synchronously (no promise), anything else asynchronously.
+ */
 export interface TokenProvider {
-  forIdentity(identity: AzureIdentity, resource: string, context: TokenContext): Promise<TokenResult>;
+  forIdentity(identity: AzureIdentity, resource: string, context: TokenContext): TokenResult | Promise<TokenResult>;
   /**
    * Excepted and MIC pods: the node identity they name, by client id or else by resource id (both "":
    * system-assigned), straight from IMDS.
    */
-  forExceptedPod(clientId: string, resource: string, context: TokenContext, resourceId?: string): Promise<TokenResult>;
+  forExceptedPod(
+    clientId: string,
+    resource: string,
+    context: TokenContext,
+    resourceId?: string,
+  ): TokenResult | Promise<TokenResult>;
 }
 
 export interface UpstreamObserver {
@@ -76,16 +84,24 @@ export class TokenService implements TokenProvider {
     this.#sleep = options.sleep ?? defaultSleep;
   }
 
-  async forIdentity(identity: AzureIdentity, resource: string, context: TokenContext): Promise<TokenResult> {
+  forIdentity(identity: AzureIdentity, resource: string, context: TokenContext): TokenResult | Promise<TokenResult> {
     const spec = identity.spec;
     if (spec.type === IdentityType.UserAssignedMSI) {
       // Without a client id IMDS would answer with the node's own default identity.
       if (spec.clientID.trim() === "") {
-        throw new Error(`AzureIdentity ${identity.metadata.namespace}/${identity.metadata.name} has no clientID`);
+        return Promise.reject(
+          new Error(`AzureIdentity ${identity.metadata.namespace}/${identity.metadata.name} has no clientID`),
+        );
       }
       return this.#cachedImds({ clientId: spec.clientID, resource }, context, true);
     }
     const key = tokenCacheKey({ identityKey: `sp:${spec.clientID}`, resource, tenantId: spec.tenantID });
+    const fresh = this.#options.cache.fresh(key);
+    if (fresh) return { tokens: fresh.tokens, source: "cache" };
+    return this.#cachedAad(key, identity, resource, context);
+  }
+
+  async #cachedAad(key: string, identity: AzureIdentity, resource: string, context: TokenContext) {
     const { value, source } = await this.#options.cache.get(key, context.tags, async () => {
       const started = this.#now();
       try {
@@ -101,16 +117,36 @@ export class TokenService implements TokenProvider {
     return { tokens: value.tokens, source };
   }
 
-  forExceptedPod(clientId: string, resource: string, context: TokenContext, resourceId = ""): Promise<TokenResult> {
+  forExceptedPod(
+    clientId: string,
+    resource: string,
+    context: TokenContext,
+    resourceId = "",
+  ): TokenResult | Promise<TokenResult> {
     // IMDS takes one identity selector: client_id wins, as identity matching does.
     const request =
       clientId !== "" || resourceId === "" ? { clientId, resource } : { clientId, resource, msiResourceId: resourceId };
     return this.#cachedImds(request, context, clientId !== "" || resourceId !== "");
   }
 
-  async #cachedImds(request: ImdsIdentityRequest, context: TokenContext, userAssigned: boolean) {
+  #cachedImds(
+    request: ImdsIdentityRequest,
+    context: TokenContext,
+    userAssigned: boolean,
+  ): TokenResult | Promise<TokenResult> {
     const identityKey = request.msiResourceId ? `msi-res:${request.msiResourceId}` : `msi:${request.clientId}`;
     const key = tokenCacheKey({ identityKey, resource: request.resource, tenantId: "" });
+    const fresh = this.#options.cache.fresh(key);
+    if (fresh) return { tokens: fresh.tokens, source: "cache" };
+    return this.#imdsThroughCache(key, request, context, userAssigned);
+  }
+
+  async #imdsThroughCache(
+    key: string,
+    request: ImdsIdentityRequest,
+    context: TokenContext,
+    userAssigned: boolean,
+  ): Promise<TokenResult> {
     const { value, source } = await this.#options.cache.get(key, context.tags, async () =>
       bundle([await this.#imdsWithRetries(request, context, userAssigned)]),
     );

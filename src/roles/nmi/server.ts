@@ -24,6 +24,7 @@ import {
   noIdentityForClientId,
   redactClientId,
 } from "./imds-errors.ts";
+import { andThen, type MaybePromise } from "./maybe-async.ts";
 import type { NmiMetrics, NmiRoute } from "./nmi-metrics.ts";
 import {
   type ExceptionSource,
@@ -38,7 +39,7 @@ import { hasMetadataHeader } from "./request-classifier.ts";
 import { type RequestTarget, RequestTargets } from "./request-target.ts";
 import type { TokenSource } from "./token-cache.ts";
 import { hostTokenBody, podTokenJson } from "./token-json.ts";
-import type { TokenProvider } from "./token-service.ts";
+import type { TokenProvider, TokenResult } from "./token-service.ts";
 
 export interface NmiServerConfig {
   metadataHeaderRequired: boolean;
@@ -236,7 +237,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     return identityNotReady(resolution.message, config.setRetryAfterHeader);
   };
 
-  const podTokenRoute = async (request: Request, target: RequestTarget, remote: string): Promise<Response> => {
+  const podTokenRoute = (request: Request, target: RequestTarget, remote: string): MaybePromise<Response> => {
     const started = clock.now();
     const log: TokenRequestLog = {
       pod: "",
@@ -275,59 +276,63 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     if (query.object_id) return fail(imdsError(400, ErrorText.objectIdUnsupported));
     if (identityRequest.clientId) log.identity = redactClientId(identityRequest.clientId);
 
-    // Each step answers synchronously when it can (pod known, identity assigned, token cached): only what
-    // is still pending is awaited, so a warm request makes no promises of its own.
-    const finding = findPod(remote, request);
-    const lookup = finding instanceof Promise ? await finding : finding;
-    if (lookup.kind === "none") {
-      deps.metrics?.kubernetesErrors.inc({ operation_type: "get_pod_list" });
-      return fail(imdsError(500, ErrorText.podListEmpty));
-    }
-    if (lookup.kind === "ambiguous") {
-      deps.metrics?.kubernetesErrors.inc({ operation_type: "get_pod_list" });
-      return fail(
-        ambiguousPodError(
-          remote,
-          lookup.pods.map((p) => `${p.namespace}/${p.name}`),
-        ),
-      );
-    }
-    const pod = lookup.pod;
-    log.pod = pod.name;
-    log.namespace = pod.namespace;
-
-    if (isExceptedPod(pod, deps.exceptions.inNamespace(pod.namespace)) || isMicPod(pod, config.micNamespace)) {
-      log.excepted = true;
-      try {
-        const fetching = deps.tokens.forExceptedPod(
-          identityRequest.clientId,
-          query.resource,
-          { callerKey: remote, tags: [] },
-          identityRequest.resourceId,
-        );
-        const result = fetching instanceof Promise ? await fetching : fetching;
-        recordCache(result.source);
-        log.cache = cacheLabel(result.source);
-        return finish(jsonTextResponse(podTokenJson(result.tokens, Date.now())));
-      } catch (error) {
-        return fail(tokenFailure(error));
-      }
-    }
-
-    const resolving = deps.resolveIdentity(pod, identityRequest, () => request.signal);
-    const resolution = resolving instanceof Promise ? await resolving : resolving;
-    recordResolution(resolution);
-    if (resolution.kind !== "found") return fail(unresolved(resolution, identityRequest));
-    log.identity = redactClientId(resolution.identity.spec.clientID);
-    try {
-      const fetching = fetchTokens(resolution, query.resource, remote);
-      const result = fetching instanceof Promise ? await fetching : fetching;
+    // The steps below answer synchronously when they can (pod known, identity assigned, token cached);
+    // only a step that must wait returns a promise (maybe-async.ts).
+    const tokensAnswer = (result: TokenResult) => {
       recordCache(result.source);
       log.cache = cacheLabel(result.source);
       return finish(jsonTextResponse(podTokenJson(result.tokens, Date.now())));
-    } catch (error) {
-      return fail(tokenFailure(error));
-    }
+    };
+    const answerWithTokens = (fetch: () => MaybePromise<TokenResult>): MaybePromise<Response> => {
+      const failed = (error: unknown) => fail(tokenFailure(error));
+      let fetching: MaybePromise<TokenResult>;
+      try {
+        fetching = fetch();
+      } catch (error) {
+        return failed(error);
+      }
+      return fetching instanceof Promise ? fetching.then(tokensAnswer, failed) : tokensAnswer(fetching);
+    };
+    const afterResolution = (resolution: Resolution): MaybePromise<Response> => {
+      recordResolution(resolution);
+      if (resolution.kind !== "found") return fail(unresolved(resolution, identityRequest));
+      log.identity = redactClientId(resolution.identity.spec.clientID);
+      return answerWithTokens(() => fetchTokens(resolution, query.resource, remote));
+    };
+    const afterLookup = (lookup: PodLookupResult): MaybePromise<Response> => {
+      if (lookup.kind === "none") {
+        deps.metrics?.kubernetesErrors.inc({ operation_type: "get_pod_list" });
+        return fail(imdsError(500, ErrorText.podListEmpty));
+      }
+      if (lookup.kind === "ambiguous") {
+        deps.metrics?.kubernetesErrors.inc({ operation_type: "get_pod_list" });
+        return fail(
+          ambiguousPodError(
+            remote,
+            lookup.pods.map((p) => `${p.namespace}/${p.name}`),
+          ),
+        );
+      }
+      const pod = lookup.pod;
+      log.pod = pod.name;
+      log.namespace = pod.namespace;
+      if (isExceptedPod(pod, deps.exceptions.inNamespace(pod.namespace)) || isMicPod(pod, config.micNamespace)) {
+        log.excepted = true;
+        return answerWithTokens(() =>
+          deps.tokens.forExceptedPod(
+            identityRequest.clientId,
+            query.resource,
+            { callerKey: remote, tags: [] },
+            identityRequest.resourceId,
+          ),
+        );
+      }
+      return andThen(
+        deps.resolveIdentity(pod, identityRequest, () => request.signal),
+        afterResolution,
+      );
+    };
+    return andThen(findPod(remote, request), afterLookup);
   };
 
   const recordCache = (source: TokenSource) => deps.metrics?.cacheLookup(cacheLabel(source));
@@ -400,7 +405,20 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     }
   };
 
-  const handle = async (request: Request, remote: string): Promise<Response> => {
+  const countedToken = (response: Response) => count("token", response);
+  const countedHostToken = (response: Response) => count("host_token", response);
+
+  const proxyRoute = async (request: Request, target: RequestTarget, remote: string): Promise<Response> => {
+    try {
+      return count("proxy", await deps.proxy.forward(request, remote || "unknown"));
+    } catch (error) {
+      deps.logError?.(error, { route: "proxy", path: target.pathname });
+      return count("proxy", errorResponse(imdsError(500, ErrorText.upstreamUnavailable)));
+    }
+  };
+
+  /** Synchronous for every answer that needs no waiting, the warm token path included. */
+  const handle = (request: Request, remote: string): MaybePromise<Response> => {
     const target = targets.of(request.url);
     if (
       target.search.length > maxQueryBytes ||
@@ -411,9 +429,9 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     const route = target.route;
     switch (route.kind) {
       case "token":
-        return count("token", await podTokenRoute(request, target, remote));
+        return andThen(podTokenRoute(request, target, remote), countedToken);
       case "host-token":
-        return count("host_token", await hostTokenRoute(request, target, remote));
+        return hostTokenRoute(request, target, remote).then(countedHostToken);
       case "invalid-token-path":
         return count("invalid", errorResponse(imdsError(400, ErrorText.invalidRequest)));
       case "bad-path":
@@ -429,12 +447,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
         if (config.metadataHeaderRequired && !hasMetadataHeader(request.headers.get("Metadata"))) {
           return count("proxy", errorResponse(imdsError(400, ErrorText.metadataHeader)));
         }
-        try {
-          return count("proxy", await deps.proxy.forward(request, remote || "unknown"));
-        } catch (error) {
-          deps.logError?.(error, { route: "proxy", path: target.pathname });
-          return count("proxy", errorResponse(imdsError(500, ErrorText.upstreamUnavailable)));
-        }
+        return proxyRoute(request, target, remote);
       }
     }
   };

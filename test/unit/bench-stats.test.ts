@@ -1,5 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { percentile, summariseLatencies, throughputPerSecond } from "../../bench/support/stats.ts";
+import {
+  median,
+  percentile,
+  summariseLatencies,
+  summariseRounds,
+  throughputPerSecond,
+} from "../../bench/support/stats.ts";
 
 describe("bench percentiles (nearest rank)", () => {
   const hundred = Array.from({ length: 100 }, (_, i) => i + 1);
@@ -34,5 +40,24 @@ describe("bench percentiles (nearest rank)", () => {
   test("throughput is requests per second of elapsed time", () => {
     expect(throughputPerSecond(500, 250)).toBe(2000);
     expect(throughputPerSecond(5, 0)).toBe(0);
+  });
+});
+
+describe("rounds of one measurement", () => {
+  test("the median of an odd count is the middle value, of an even count the lower middle one", () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2);
+    expect(median([])).toBeNaN();
+  });
+
+  test("rounds are summarised by their medians, with the spread of their rates", () => {
+    const round = (completed: number, elapsedMs: number, p50Ms: number, p99Ms: number) => ({
+      completed,
+      elapsedMs,
+      latency: { p50Ms, p99Ms },
+    });
+    // 1000, 2000 and 500 requests per second; one noisy round with a bad p99.
+    const summary = summariseRounds([round(1000, 1000, 1, 2), round(2000, 1000, 0.5, 9), round(500, 1000, 2, 3)]);
+    expect(summary).toEqual({ rounds: 3, perSecond: 1000, p50Ms: 1, p99Ms: 3, perSecondRange: [500, 2000] });
   });
 });

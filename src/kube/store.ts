@@ -45,9 +45,11 @@ export class IndexedStore<T extends KubeObjectLike> {
 
   /** The cached objects in `namespace` ("" for cluster-scoped ones), without copying the others. */
   listIn(namespace: string): T[] {
-    const out: T[] = [];
-    for (const obj of this.objects.values()) if ((obj.metadata.namespace ?? "") === namespace) out.push(obj);
-    return out;
+    let out: T[] | undefined;
+    for (const obj of this.objects.values()) {
+      if ((obj.metadata.namespace ?? "") === namespace) (out ??= []).push(obj);
+    }
+    return out ?? [];
   }
 
   keys(): string[] {

@@ -44,9 +44,15 @@ export class KeyedCounter<L extends string> {
 
   /** Adds one to the series `key` names; `labels` must be the same for every call with that key. */
   inc(key: string, labels: Labels<L>): void {
+    if (!this.incKnown(key)) this.#series.set(key, { labels: { ...labels }, pending: 1 });
+  }
+
+  /** Adds one to the series `key` names if it exists; false (and nothing counted) for a new key. */
+  incKnown(key: string): boolean {
     const series = this.#series.get(key);
-    if (series) series.pending++;
-    else this.#series.set(key, { labels: { ...labels }, pending: 1 });
+    if (!series) return false;
+    series.pending++;
+    return true;
   }
 }
 
@@ -94,18 +100,27 @@ export class KeyedHistogram<L extends string> {
 
   /** Records `value` in the series `key` names; `labels` must be the same for every call with that key. */
   observe(key: string, labels: Labels<L>, value: number): void {
-    if (!Number.isFinite(value)) return;
-    let series = this.#series.get(key);
-    if (!series) {
-      series = { labels: { ...labels }, buckets: new Float64Array(this.#upperBounds.length + 1), sum: 0, count: 0 };
-      this.#series.set(key, series);
-    }
+    if (this.observeKnown(key, value) || !Number.isFinite(value)) return;
+    const buckets = new Float64Array(this.#upperBounds.length + 1);
+    this.#series.set(key, { labels: { ...labels }, buckets, sum: 0, count: 0 });
+    this.observeKnown(key, value);
+  }
+
+  /**
+   * Records `value` in the series `key` names if it exists; false (and nothing recorded) for a new key.
+   * Lets a hot caller build the label object only for a key it has not used before.
+   */
+  observeKnown(key: string, value: number): boolean {
+    const series = this.#series.get(key);
+    if (!series) return false;
+    if (!Number.isFinite(value)) return true;
     const bounds = this.#upperBounds;
     let slot = 0;
     while (slot < bounds.length && value > (bounds[slot] as number)) slot++;
     series.buckets[slot] = (series.buckets[slot] as number) + 1;
     series.sum += value;
     series.count++;
+    return true;
   }
 
   async get(): Promise<ExposedHistogram> {

@@ -103,3 +103,29 @@ describe("KeyedCounter", () => {
     expect(await keyedRegistry.metrics()).toBe(second);
   });
 });
+
+describe("updating only series that exist (hot callers build labels once)", () => {
+  test("incKnown and observeKnown refuse a new key without recording it, and record a known one", async () => {
+    const registry = new Registry();
+    const counter = new KeyedCounter<"r">({ name: "k_total", help: "k", labelNames: ["r"], registers: [registry] });
+    const histogram = new KeyedHistogram<"r">({
+      name: "k_seconds",
+      help: "k",
+      labelNames: ["r"],
+      buckets: BUCKETS,
+      registers: [registry],
+    });
+    expect(counter.incKnown("a")).toBe(false);
+    expect(histogram.observeKnown("a", 1)).toBe(false);
+    expect(await registry.metrics()).not.toContain('r="a"');
+    counter.inc("a", { r: "a" });
+    histogram.observe("a", { r: "a" }, 1);
+    expect(counter.incKnown("a")).toBe(true);
+    expect(histogram.observeKnown("a", 3)).toBe(true);
+    const text = await registry.metrics();
+    expect(text).toContain('k_total{r="a"} 2');
+    expect(text).toContain('k_seconds_count{r="a"} 2');
+    expect(text).toContain('k_seconds_sum{r="a"} 4');
+  });
+});
+

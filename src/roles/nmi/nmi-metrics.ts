@@ -123,27 +123,27 @@ export class NmiMetrics {
 
   /** One request answered, on any route. */
   requestAnswered(route: NmiRoute, status: number): void {
-    this.requests.inc(`${route}|${status}`, { route, status_code: String(status) });
+    const key = `${route}|${status}`;
+    if (!this.requests.incKnown(key)) this.requests.inc(key, { route, status_code: String(status) });
   }
 
   /** Where a token came from: hit (stored), shared (joined an in-flight fetch), miss (fetched). */
   cacheLookup(result: "hit" | "shared" | "miss" | "none"): void {
-    this.cache.inc(result, { result });
+    if (!this.cache.incKnown(result)) this.cache.inc(result, { result });
   }
 
   /** A token request (pod or /host/token) finished; `resource` is the raw one (bounded here). */
   tokenRequestDone(operation: string, status: number, namespace: string, resource: string, seconds: number): void {
     const label = this.resourceLabel(resource);
-    this.operationsDuration.observe(
-      `${operation}|${status}|${namespace}|${label}`,
-      { operation_type: operation, status_code: String(status), namespace, resource: label },
-      seconds,
-    );
+    const key = `${operation}|${status}|${namespace}|${label}`;
+    if (this.operationsDuration.observeKnown(key, seconds)) return;
+    const labels = { operation_type: operation, status_code: String(status), namespace, resource: label };
+    this.operationsDuration.observe(key, labels, seconds);
   }
 
   /** How long a request waited for its identity, by how the wait ended. */
   assignmentWaited(outcome: string, seconds: number): void {
-    this.assignmentWait.observe(outcome, { outcome }, seconds);
+    if (!this.assignmentWait.observeKnown(outcome, seconds)) this.assignmentWait.observe(outcome, { outcome }, seconds);
   }
 
   /** Reads the budget's queue depth at scrape time; use `upstreamWaited` as its onGranted callback. */

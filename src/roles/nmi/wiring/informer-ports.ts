@@ -34,16 +34,22 @@ class InformerFeed<T extends KubeObjectLike> implements ChangeFeed {
 }
 
 // The store replaces a pod's object on every update, so a PodInfo made from an object stays true for it;
-// caching it saves rebuilding one on every token request.
-const podInfos = new WeakMap<Pod, PodInfo>();
-function cachedPodInfo(pod: Pod): PodInfo {
-  let info = podInfos.get(pod);
-  if (!info) {
-    info = podInfoOf(pod);
-    podInfos.set(pod, info);
-  }
-  return info;
+// caching it (and the lookup answer naming it alone) saves rebuilding them on every token request.
+interface KnownPod {
+  info: PodInfo;
+  alone: PodLookupResult;
 }
+const knownPods = new WeakMap<Pod, KnownPod>();
+function knownPod(pod: Pod): KnownPod {
+  let known = knownPods.get(pod);
+  if (!known) {
+    const info = podInfoOf(pod);
+    known = { info, alone: Object.freeze(pickCaller([info])) };
+    knownPods.set(pod, known);
+  }
+  return known;
+}
+const cachedPodInfo = (pod: Pod): PodInfo => knownPod(pod).info;
 
 export class InformerPodLookup implements PodLookup {
   readonly #pods: Informer<Pod>;
@@ -61,7 +67,9 @@ export class InformerPodLookup implements PodLookup {
 
   byIp(ip: string): PodLookupResult {
     // The index holds Pending and Running pods only.
-    return pickCaller(this.#pods.byIndex(INDEX_POD_IP, ip).map(cachedPodInfo));
+    const holders = this.#pods.byIndex(INDEX_POD_IP, ip);
+    const only = holders.length === 1 ? holders[0] : undefined;
+    return only ? knownPod(only).alone : pickCaller(holders.map(cachedPodInfo));
   }
 
   byName(namespace: string, name: string): PodInfo | undefined {

@@ -128,4 +128,3 @@ describe("updating only series that exist (hot callers build labels once)", () =
     expect(text).toContain('k_seconds_sum{r="a"} 4');
   });
 });
-

@@ -6,7 +6,13 @@ import { standardIdentityResolver } from "../../src/roles/nmi/identity-resolver.
 import { InMemoryAssignments, InMemoryExceptions, InMemoryPods } from "../../src/roles/nmi/in-memory-ports.ts";
 import { NmiMetrics } from "../../src/roles/nmi/nmi-metrics.ts";
 import { type PodInfo, type Token, UpstreamTokenError } from "../../src/roles/nmi/ports.ts";
-import { createNmiApp, type RunningServer, serveNmi, type TokenRequestLog } from "../../src/roles/nmi/server.ts";
+import {
+  createNmiApp,
+  type RunningServer,
+  remoteAddressOf,
+  serveNmi,
+  type TokenRequestLog,
+} from "../../src/roles/nmi/server.ts";
 import type { TokenContext, TokenProvider } from "../../src/roles/nmi/token-service.ts";
 import { manualWaitClock } from "../support/manual-wait-clock.ts";
 
@@ -653,5 +659,29 @@ describe("IP reuse while the old pod terminates (manual clock, app.fetch with a 
     expect(await (beside as Response).json()).toMatchObject({ client_id: CLIENT_A });
     expect(w.pendingTimers()).toBe(0);
     expect(w.podStore.listenerCount).toBe(0);
+  });
+});
+
+describe("remoteAddressOf (the caller's address, from the Bun server)", () => {
+  const request = new Request("http://169.254.169.254/");
+  test("an IPv4-mapped IPv6 address is the pod IP the informer knows", () => {
+    expect(remoteAddressOf({ requestIP: () => ({ address: "::ffff:10.244.1.7" }) }, request)).toBe("10.244.1.7");
+    expect(remoteAddressOf({ requestIP: () => ({ address: "10.244.1.7" }) }, request)).toBe("10.244.1.7");
+  });
+
+  test("no server, no address, or a server that throws: empty (the token route answers 500, never a token)", () => {
+    expect(remoteAddressOf(undefined, request)).toBe("");
+    expect(remoteAddressOf({}, request)).toBe("");
+    expect(remoteAddressOf({ requestIP: () => null }, request)).toBe("");
+    expect(
+      remoteAddressOf(
+        {
+          requestIP: () => {
+            throw new Error("closed");
+          },
+        },
+        request,
+      ),
+    ).toBe("");
   });
 });

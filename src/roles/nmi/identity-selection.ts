@@ -93,10 +93,11 @@ export function selectIdentity(
   request: IdentityRequest,
   context: SelectionContext,
 ): Selection {
+  // Runs on every token request; the sets for the rare refusals are made only when needed.
   const usable: { record: AzureAssignedIdentity; identity: AzureIdentity }[] = [];
   let excluded = 0;
-  const withoutClientId = new Set<string>();
-  const unassigned = new Set<string>();
+  let withoutClientId: Set<string> | undefined;
+  let unassigned: Set<string> | undefined;
   let waitingForAssignment = false;
   let otherCreated = false;
   for (const record of records) {
@@ -107,20 +108,21 @@ export function selectIdentity(
       continue;
     }
     if (state === AssignedState.Unassigned) {
-      unassigned.add(identityName(identity));
+      (unassigned ??= new Set()).add(identityName(identity));
       continue;
     }
     if (!allowedForPod(identity, context)) {
       excluded++;
       continue;
     }
-    if (identity.spec.clientID.trim() === "") withoutClientId.add(identityName(identity));
+    if (identity.spec.clientID.trim() === "") (withoutClientId ??= new Set()).add(identityName(identity));
     else if (state === AssignedState.Created) waitingForAssignment = true;
     else usable.push({ record, identity });
   }
   if (usable.length > 0) {
     let best = usable[0]!;
-    for (const candidate of usable.slice(1)) {
+    for (let i = 1; i < usable.length; i++) {
+      const candidate = usable[i]!;
       const order = compareKeys(
         preference(candidate.record, candidate.identity, context.podNamespace),
         preference(best.record, best.identity, context.podNamespace),
@@ -130,10 +132,9 @@ export function selectIdentity(
     return { kind: "found", identity: best.identity, record: best.record };
   }
   if (waitingForAssignment) return { kind: "wait-assigned" };
-  if (withoutClientId.size > 0)
-    return { kind: "not-found", reason: "no-client-id", identities: [...withoutClientId].sort() };
+  if (withoutClientId) return { kind: "not-found", reason: "no-client-id", identities: [...withoutClientId].sort() };
   if (excluded > 0) return { kind: "not-found", reason: "namespace" };
-  if (unassigned.size > 0) return { kind: "unassigned", identities: [...unassigned].sort(), otherCreated };
+  if (unassigned) return { kind: "unassigned", identities: [...unassigned].sort(), otherCreated };
   return { kind: "wait-created" };
 }
 

@@ -7,7 +7,6 @@
 
 import { maxHeaderSize as runtimeMaxHeaderBytes } from "node:http";
 import { Hono } from "hono";
-import { getConnInfo } from "hono/bun";
 import type { AzureAssignedIdentity } from "../../kube/crds.ts";
 import { cacheTagsFor } from "./cache-tags.ts";
 import { awaitsNewerPod } from "./caller-lookup.ts";
@@ -137,6 +136,22 @@ function cacheLabel(source: TokenSource | undefined): TokenRequestLog["cache"] {
   if (source === "cache") return "hit";
   if (source === "shared") return "shared";
   return source === "upstream" ? "miss" : "none";
+}
+
+interface SocketAddressSource {
+  requestIP?(request: Request): { address: string } | null;
+}
+
+/**
+ * The request's source address from the Bun server (Hono's env), as the pod informer knows it; "" when
+ * unknown. Asked of the server directly: hono/bun's getConnInfo builds two more objects per request.
+ */
+export function remoteAddressOf(env: unknown, request: Request): string {
+  try {
+    return normaliseRemoteAddress((env as SocketAddressSource | undefined)?.requestIP?.(request)?.address);
+  } catch {
+    return "";
+  }
 }
 
 /** The source address as the pod informer knows it (IPv4-mapped IPv6 unwrapped). */
@@ -453,15 +468,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
   };
 
   const app = new Hono({ strict: false });
-  app.all("*", (c) => {
-    let remote = "";
-    try {
-      remote = normaliseRemoteAddress(getConnInfo(c).remote.address);
-    } catch {
-      remote = "";
-    }
-    return handle(c.req.raw, remote);
-  });
+  app.all("*", (c) => handle(c.req.raw, remoteAddressOf(c.env, c.req.raw)));
   app.onError((error, c) => {
     deps.logError?.(error, { path: c.req.path });
     return errorResponse(imdsError(500, "internal error"));

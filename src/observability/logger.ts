@@ -48,7 +48,7 @@ export interface LogDestination {
 export interface LoggerOptions {
   format: LogFormat;
   verbosity: number;
-  /** Defaults to stderr, batched per event-loop turn and flushed on exit (batched-writer.ts). */
+  /** Defaults to stderr, batched (a line waits at most 20 ms) and flushed on exit (batched-writer.ts). */
   destination?: LogDestination;
   /** Fields on every line, e.g. { component: "nmi" }. */
   bindings?: Record<string, unknown>;

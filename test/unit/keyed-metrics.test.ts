@@ -14,6 +14,13 @@ const observations: Array<{ labels: Record<Op, string>; value: number }> = [
 ];
 const keyOf = (labels: Record<Op, string>) => `${labels.operation}|${labels.status}`;
 
+/** A KeyedHistogram over BUCKETS in a registry of its own. */
+function keyedHistogram<L extends string>(name: string, labelNames: L[]) {
+  const registry = new Registry();
+  const histogram = new KeyedHistogram<L>({ name, help: "h", labelNames, buckets: BUCKETS, registers: [registry] });
+  return { registry, histogram };
+}
+
 describe("KeyedHistogram", () => {
   test("exposes the same text as prom-client's Histogram fed the same observations", async () => {
     const reference = new Registry();
@@ -24,14 +31,7 @@ describe("KeyedHistogram", () => {
       buckets: BUCKETS,
       registers: [reference],
     });
-    const keyedRegistry = new Registry();
-    const keyed = new KeyedHistogram<Op>({
-      name: "x_seconds",
-      help: "h",
-      labelNames: ["operation", "status"],
-      buckets: BUCKETS,
-      registers: [keyedRegistry],
-    });
+    const { registry: keyedRegistry, histogram: keyed } = keyedHistogram<Op>("x_seconds", ["operation", "status"]);
     for (const { labels, value } of observations) {
       referenceHistogram.observe(labels, value);
       keyed.observe(keyOf(labels), labels, value);
@@ -45,28 +45,14 @@ describe("KeyedHistogram", () => {
   });
 
   test("reset empties every series, as the registry's resetMetrics expects", async () => {
-    const registry = new Registry();
-    const keyed = new KeyedHistogram<Op>({
-      name: "y_seconds",
-      help: "h",
-      labelNames: ["operation", "status"],
-      buckets: BUCKETS,
-      registers: [registry],
-    });
+    const { registry, histogram: keyed } = keyedHistogram<Op>("y_seconds", ["operation", "status"]);
     keyed.observe("a|1", { operation: "a", status: "1" }, 1);
     registry.resetMetrics();
     expect(await registry.metrics()).not.toContain("y_seconds_count");
   });
 
   test("a value that is not a finite number is not recorded (prom-client would throw mid-request)", async () => {
-    const registry = new Registry();
-    const keyed = new KeyedHistogram<Op>({
-      name: "z_seconds",
-      help: "h",
-      labelNames: ["operation", "status"],
-      buckets: BUCKETS,
-      registers: [registry],
-    });
+    const { registry, histogram: keyed } = keyedHistogram<Op>("z_seconds", ["operation", "status"]);
     keyed.observe("a|1", { operation: "a", status: "1" }, Number.NaN);
     keyed.observe("a|1", { operation: "a", status: "1" }, 0.2);
     expect(await registry.metrics()).toContain('z_seconds_count{operation="a",status="1"} 1');
@@ -106,15 +92,8 @@ describe("KeyedCounter", () => {
 
 describe("updating only series that exist (hot callers build labels once)", () => {
   test("incKnown and observeKnown refuse a new key without recording it, and record a known one", async () => {
-    const registry = new Registry();
+    const { registry, histogram } = keyedHistogram<"r">("k_seconds", ["r"]);
     const counter = new KeyedCounter<"r">({ name: "k_total", help: "k", labelNames: ["r"], registers: [registry] });
-    const histogram = new KeyedHistogram<"r">({
-      name: "k_seconds",
-      help: "k",
-      labelNames: ["r"],
-      buckets: BUCKETS,
-      registers: [registry],
-    });
     expect(counter.incKnown("a")).toBe(false);
     expect(histogram.observeKnown("a", 1)).toBe(false);
     expect(await registry.metrics()).not.toContain('r="a"');

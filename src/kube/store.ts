@@ -47,7 +47,9 @@ export class IndexedStore<T extends KubeObjectLike> {
   listIn(namespace: string): T[] {
     let out: T[] | undefined;
     for (const obj of this.objects.values()) {
-      if ((obj.metadata.namespace ?? "") === namespace) (out ??= []).push(obj);
+      if ((obj.metadata.namespace ?? "") !== namespace) continue;
+      if (out) out.push(obj);
+      else out = [obj];
     }
     return out ?? [];
   }

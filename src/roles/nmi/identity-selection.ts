@@ -108,14 +108,14 @@ export function selectIdentity(
       continue;
     }
     if (state === AssignedState.Unassigned) {
-      (unassigned ??= new Set()).add(identityName(identity));
+      unassigned = addTo(unassigned, identityName(identity));
       continue;
     }
     if (!allowedForPod(identity, context)) {
       excluded++;
       continue;
     }
-    if (identity.spec.clientID.trim() === "") (withoutClientId ??= new Set()).add(identityName(identity));
+    if (identity.spec.clientID.trim() === "") withoutClientId = addTo(withoutClientId, identityName(identity));
     else if (state === AssignedState.Created) waitingForAssignment = true;
     else usable.push({ record, identity });
   }
@@ -136,6 +136,13 @@ export function selectIdentity(
   if (excluded > 0) return { kind: "not-found", reason: "namespace" };
   if (unassigned) return { kind: "unassigned", identities: [...unassigned].sort(), otherCreated };
   return { kind: "wait-created" };
+}
+
+/** `set` with `value` added, made on first use. */
+function addTo(set: Set<string> | undefined, value: string): Set<string> {
+  const target = set ?? new Set<string>();
+  target.add(value);
+  return target;
 }
 
 function identityName(identity: AzureIdentity): string {

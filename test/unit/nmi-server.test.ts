@@ -285,6 +285,8 @@ describe("pod token endpoint", () => {
     assignments.upsert(assignment("p6", A, "Assigned"));
     const response = await curl("127.0.0.6", TOKEN);
     expect(response.status).toBe(200);
+    expect(response.headers["content-type"]).toBe("application/json; charset=utf-8");
+    expect(Number(response.headers["content-length"])).toBe(Buffer.byteLength(response.body));
     const body = JSON.parse(response.body);
     expect(body.client_id).toBe(CLIENT_A);
     expect(body.resource).toBe("https://vault.azure.net");

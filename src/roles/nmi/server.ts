@@ -37,7 +37,7 @@ import {
 import { hasMetadataHeader } from "./request-classifier.ts";
 import { type RequestTarget, RequestTargets } from "./request-target.ts";
 import type { TokenSource } from "./token-cache.ts";
-import { hostTokenBody, podTokenJson } from "./token-json.ts";
+import { hostTokenBody, podTokenBlob } from "./token-json.ts";
 import type { TokenProvider, TokenResult } from "./token-service.ts";
 
 export interface NmiServerConfig {
@@ -296,7 +296,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     const tokensAnswer = (result: TokenResult) => {
       recordCache(result.source);
       log.cache = cacheLabel(result.source);
-      return finish(jsonTextResponse(podTokenJson(result.tokens, Date.now())));
+      return finish(new Response(podTokenBlob(result.tokens, Date.now()), OK_JSON_INIT));
     };
     const answerWithTokens = (fetch: () => MaybePromise<TokenResult>): MaybePromise<Response> => {
       const failed = (error: unknown) => fail(tokenFailure(error));

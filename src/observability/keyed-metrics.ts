@@ -143,3 +143,43 @@ export class KeyedHistogram<L extends string> {
     this.#series = new Map();
   }
 }
+
+type Part = string | number;
+
+/**
+ * The key of a series, from its label values, found in nested maps instead of joined anew on every call
+ * (a joined string per update was most of what a keyed update still allocated). Label values here are
+ * bounded by the caller, as every metric label must be.
+ */
+export class SeriesKeys {
+  readonly #root = new Map<Part, Map<Part, unknown>>();
+
+  /** The key for two label values. */
+  of2(a: Part, b: Part): string {
+    return this.#leaf(this.#branch(this.#root, a), b, () => `${a}|${b}`);
+  }
+
+  /** The key for four label values. */
+  of4(a: Part, b: Part, c: Part, d: Part): string {
+    const level3 = this.#branch(this.#branch(this.#branch(this.#root, a), b), c);
+    return this.#leaf(level3, d, () => `${a}|${b}|${c}|${d}`);
+  }
+
+  #branch(level: Map<Part, unknown>, part: Part): Map<Part, unknown> {
+    let next = level.get(part) as Map<Part, unknown> | undefined;
+    if (!next) {
+      next = new Map();
+      level.set(part, next);
+    }
+    return next;
+  }
+
+  #leaf(level: Map<Part, unknown>, part: Part, join: () => string): string {
+    let key = level.get(part) as string | undefined;
+    if (key === undefined) {
+      key = join();
+      level.set(part, key);
+    }
+    return key;
+  }
+}

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { Counter, Histogram, Registry } from "prom-client";
-import { KeyedCounter, KeyedHistogram } from "../../src/observability/keyed-metrics.ts";
+import { KeyedCounter, KeyedHistogram, SeriesKeys } from "../../src/observability/keyed-metrics.ts";
 
 const BUCKETS = [0.5, 1, 2, 5];
 type Op = "operation" | "status";
@@ -107,3 +107,17 @@ describe("updating only series that exist (hot callers build labels once)", () =
     expect(text).toContain('k_seconds_sum{r="a"} 4');
   });
 });
+
+describe("SeriesKeys", () => {
+  test("the same label values give the same key string (the same object), different ones a different key", () => {
+    const keys = new SeriesKeys();
+    const first = keys.of4("/token", 200, "default", "https://vault.azure.net");
+    expect(keys.of4("/token", 200, "default", "https://vault.azure.net")).toBe(first);
+    expect(first).toBe("/token|200|default|https://vault.azure.net");
+    expect(keys.of4("/token", 404, "default", "https://vault.azure.net")).not.toBe(first);
+    const pairs = new SeriesKeys();
+    expect(pairs.of2("token", 200)).toBe("token|200");
+    expect(pairs.of2("token", 200)).toBe(pairs.of2("token", 200));
+  });
+});
+

@@ -55,10 +55,20 @@ export function noIdentityForClientId(redactedClientId: string): string {
   return `no azure identity found for request clientID ${redactedClientId}`;
 }
 
+// Every token request logs its client id redacted; the few ids a node sees are redacted once each.
+const redacted = new Map<string, string>();
+const MAX_REMEMBERED_IDS = 1024;
+
 /** Client ids in logs and error texts: first 4 + `##### REDACTED #####` + last 4, as the original. */
 export function redactClientId(clientId: string): string {
-  if (clientId.length <= 8) return "##### REDACTED #####";
-  return `${clientId.slice(0, 4)}##### REDACTED #####${clientId.slice(-4)}`;
+  const known = redacted.get(clientId);
+  if (known !== undefined) return known;
+  const text =
+    clientId.length <= 8 ? "##### REDACTED #####" : `${clientId.slice(0, 4)}##### REDACTED #####${clientId.slice(-4)}`;
+  // Callers choose the ids they send: past the bound, start over rather than grow.
+  if (redacted.size >= MAX_REMEMBERED_IDS) redacted.clear();
+  redacted.set(clientId, text);
+  return text;
 }
 
 /** 404, or 503 with `Retry-After: 20` when --set-retry-after-header is on (20 s lets MIC finish a cycle). */

@@ -1,7 +1,7 @@
 // NMI's Prometheus metrics: the original's names (namespace aadpodidentity) with bounded labels, plus the
 // new ones the issue asks for (requests by status, cache, upstream budget, assignment waits, iptables).
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { KeyedCounter, KeyedHistogram } from "../../observability/keyed-metrics.ts";
+import { KeyedCounter, KeyedHistogram, SeriesKeys } from "../../observability/keyed-metrics.ts";
 
 const PREFIX = "aadpodidentity";
 const OPERATION_BUCKETS = [0.5, 1, 2, 3, 4, 5, 10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90, 100];
@@ -26,6 +26,8 @@ export class NmiMetrics {
   readonly interceptionActive: Gauge;
   readonly iptablesErrors: Counter;
   readonly #resources = new Set<string>();
+  readonly #requestKeys = new SeriesKeys();
+  readonly #operationKeys = new SeriesKeys();
   #queueDepthSource: (() => number) | null = null;
 
   constructor(registry: Registry = new Registry()) {
@@ -123,7 +125,7 @@ export class NmiMetrics {
 
   /** One request answered, on any route. */
   requestAnswered(route: NmiRoute, status: number): void {
-    const key = `${route}|${status}`;
+    const key = this.#requestKeys.of2(route, status);
     if (!this.requests.incKnown(key)) this.requests.inc(key, { route, status_code: String(status) });
   }
 
@@ -135,7 +137,7 @@ export class NmiMetrics {
   /** A token request (pod or /host/token) finished; `resource` is the raw one (bounded here). */
   tokenRequestDone(operation: string, status: number, namespace: string, resource: string, seconds: number): void {
     const label = this.resourceLabel(resource);
-    const key = `${operation}|${status}|${namespace}|${label}`;
+    const key = this.#operationKeys.of4(operation, status, namespace, label);
     if (this.operationsDuration.observeKnown(key, seconds)) return;
     const labels = { operation_type: operation, status_code: String(status), namespace, resource: label };
     this.operationsDuration.observe(key, labels, seconds);

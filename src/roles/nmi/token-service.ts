@@ -12,6 +12,8 @@ export interface TokenBundle {
   tokens: Token[];
   /** The earliest expiry among the tokens (what the cache goes by). */
   expiresOnMs: number;
+  /** The answer for a cache hit, made once per bundle (a warm request allocates none). */
+  hit?: TokenResult;
 }
 
 export interface TokenContext {
@@ -97,7 +99,7 @@ export class TokenService implements TokenProvider {
     }
     const key = tokenCacheKey({ identityKey: `sp:${spec.clientID}`, resource, tenantId: spec.tenantID });
     const fresh = this.#options.cache.fresh(key);
-    if (fresh) return { tokens: fresh.tokens, source: "cache" };
+    if (fresh) return hitOf(fresh);
     return this.#cachedAad(key, identity, resource, context);
   }
 
@@ -137,7 +139,7 @@ export class TokenService implements TokenProvider {
     const identityKey = request.msiResourceId ? `msi-res:${request.msiResourceId}` : `msi:${request.clientId}`;
     const key = tokenCacheKey({ identityKey, resource: request.resource, tenantId: "" });
     const fresh = this.#options.cache.fresh(key);
-    if (fresh) return { tokens: fresh.tokens, source: "cache" };
+    if (fresh) return hitOf(fresh);
     return this.#imdsThroughCache(key, request, context, userAssigned);
   }
 
@@ -186,6 +188,11 @@ export class TokenService implements TokenProvider {
       }
     }
   }
+}
+
+function hitOf(bundle: TokenBundle): TokenResult {
+  bundle.hit ??= Object.freeze({ tokens: bundle.tokens, source: "cache" as const });
+  return bundle.hit;
 }
 
 function bundle(tokens: Token[]): TokenBundle {

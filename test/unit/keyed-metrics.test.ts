@@ -120,4 +120,3 @@ describe("SeriesKeys", () => {
     expect(pairs.of2("token", 200)).toBe(pairs.of2("token", 200));
   });
 });
-

@@ -18,10 +18,16 @@ export const wallClock: WaitClock = {
 };
 
 /**
- * What ends a wait early: a signal, or a function giving it, called only once there is something to
- * wait for (a server request's AbortSignal is made on first access, and most requests never wait).
+ * What ends a wait early: a signal, or something holding one (a Request) or giving one, read only once
+ * there is something to wait for (a server request's AbortSignal is made on first access, and most
+ * requests never wait).
  */
-export type AbortSource = AbortSignal | (() => AbortSignal);
+export type AbortSource = AbortSignal | { readonly signal: AbortSignal } | (() => AbortSignal);
+
+function signalOf(abort: AbortSource | undefined): AbortSignal | undefined {
+  if (abort === undefined || abort instanceof AbortSignal) return abort;
+  return typeof abort === "function" ? abort() : abort.signal;
+}
 
 /**
  * Resolves with the first `done` value of `evaluate`, which runs now, after every change and at the
@@ -37,7 +43,7 @@ export function waitForCondition<R>(
   // Most calls are already settled (pod known, identity assigned): answer without subscribing.
   const first = evaluate();
   if ("done" in first) return Promise.resolve(first.done);
-  const signal = typeof abort === "function" ? abort() : abort;
+  const signal = signalOf(abort);
   if (signal?.aborted) return Promise.resolve("aborted");
   return new Promise((resolve) => {
     let finished = false;

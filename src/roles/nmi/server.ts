@@ -226,7 +226,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
       if (!awaitsNewerPod(result) || clock.now() >= deadline) return { done: result };
       return { waitUntilMs: deadline };
     };
-    const result = await waitForCondition(deps.pods, evaluate, () => request.signal, clock);
+    const result = await waitForCondition(deps.pods, evaluate, request, clock);
     return result === "aborted" ? { kind: "none" } : result;
   };
 
@@ -298,21 +298,21 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
       log.cache = cacheLabel(result.source);
       return finish(new Response(podTokenBlob(result.tokens, Date.now()), OK_JSON_INIT));
     };
-    const answerWithTokens = (fetch: () => MaybePromise<TokenResult>): MaybePromise<Response> => {
-      const failed = (error: unknown) => fail(tokenFailure(error));
-      let fetching: MaybePromise<TokenResult>;
-      try {
-        fetching = fetch();
-      } catch (error) {
-        return failed(error);
-      }
-      return fetching instanceof Promise ? fetching.then(tokensAnswer, failed) : tokensAnswer(fetching);
-    };
+    const failed = (error: unknown) => fail(tokenFailure(error));
+    /** The answer for a token fetch, now or once it settles; a failure becomes its IMDS-shaped error. */
+    const answerWithTokens = (fetching: MaybePromise<TokenResult>): MaybePromise<Response> =>
+      fetching instanceof Promise ? fetching.then(tokensAnswer, failed) : tokensAnswer(fetching);
     const afterResolution = (resolution: Resolution): MaybePromise<Response> => {
       recordResolution(resolution);
       if (resolution.kind !== "found") return fail(unresolved(resolution, identityRequest));
       log.identity = redactClientId(resolution.identity.spec.clientID);
-      return answerWithTokens(() => fetchTokens(resolution, query.resource, remote));
+      let fetching: MaybePromise<TokenResult>;
+      try {
+        fetching = fetchTokens(resolution, query.resource, remote);
+      } catch (error) {
+        return failed(error);
+      }
+      return answerWithTokens(fetching);
     };
     const afterLookup = (lookup: PodLookupResult): MaybePromise<Response> => {
       if (lookup.kind === "none") {
@@ -333,19 +333,21 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
       log.namespace = pod.namespace;
       if (isExceptedPod(pod, deps.exceptions.inNamespace(pod.namespace)) || isMicPod(pod, config.micNamespace)) {
         log.excepted = true;
-        return answerWithTokens(() =>
-          deps.tokens.forExceptedPod(
+        let fetching: MaybePromise<TokenResult>;
+        try {
+          const context = { callerKey: remote, tags: [] };
+          fetching = deps.tokens.forExceptedPod(
             identityRequest.clientId,
             query.resource,
-            { callerKey: remote, tags: [] },
+            context,
             identityRequest.resourceId,
-          ),
-        );
+          );
+        } catch (error) {
+          return failed(error);
+        }
+        return answerWithTokens(fetching);
       }
-      return andThen(
-        deps.resolveIdentity(pod, identityRequest, () => request.signal),
-        afterResolution,
-      );
+      return andThen(deps.resolveIdentity(pod, identityRequest, request), afterResolution);
     };
     return andThen(findPod(remote, request), afterLookup);
   };
@@ -401,7 +403,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
       labels: {},
       ownerReferences: [],
     };
-    const resolution = await deps.resolveIdentity(pod, identityRequest, () => request.signal);
+    const resolution = await deps.resolveIdentity(pod, identityRequest, request);
     recordResolution(resolution);
     // /host/token never answered with Retry-After in the original.
     if (resolution.kind !== "found") {

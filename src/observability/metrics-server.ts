@@ -16,6 +16,8 @@ export interface MetricsServerOptions {
 
 export function startMetricsServer(options: MetricsServerOptions): MetricsServer {
   const server = Bun.serve({
+    // Never Bun's development error page (stack traces) to a caller, whatever NODE_ENV says.
+    development: false,
     port: options.port,
     hostname: options.host ?? "0.0.0.0",
     async fetch(request) {
@@ -24,9 +26,14 @@ export function startMetricsServer(options: MetricsServerOptions): MetricsServer
       if (request.method !== "GET" && request.method !== "HEAD") {
         return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
       }
-      return new Response(await options.registry.metrics(), {
-        headers: { "content-type": options.registry.contentType },
-      });
+      let text: string;
+      try {
+        text = await options.registry.metrics();
+      } catch {
+        // A collector failed (e.g. a custom collect() threw): say so, without its text, and keep serving.
+        return new Response("metrics collection failed\n", { status: 500 });
+      }
+      return new Response(text, { headers: { "content-type": options.registry.contentType } });
     },
   });
   return {

@@ -170,4 +170,17 @@ describe("metrics server", () => {
     }
     expect((await fetch(`${base}/metrics`, { method: "POST" })).status).toBe(405);
   });
+
+  test("a failing collection is a 500 without the collector's error text, and the server keeps serving", async () => {
+    const metrics = createMetricsRegistry();
+    const failing = {
+      ...metrics,
+      metrics: () => Promise.reject(new Error("collector blew up at /secret/path")),
+    };
+    server = startMetricsServer({ port: 0, host: "127.0.0.1", registry: failing });
+    const response = await fetch(`http://127.0.0.1:${server.port}/metrics`);
+    expect(response.status).toBe(500);
+    expect(await response.text()).not.toContain("/secret/path");
+    expect((await fetch(`http://127.0.0.1:${server.port}/other`)).status).toBe(404);
+  });
 });

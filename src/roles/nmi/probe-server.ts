@@ -40,6 +40,8 @@ export interface ProbeServer {
 
 export function startProbeServer(options: { port: number; hostname?: string; isActive: () => boolean }): ProbeServer {
   const server = Bun.serve({
+    // Never Bun's development error page (stack traces) to a caller, whatever NODE_ENV says.
+    development: false,
     hostname: options.hostname ?? "0.0.0.0",
     port: options.port,
     fetch: (request) => probeResponse(request, options.isActive()),

@@ -497,6 +497,8 @@ export interface RunningServer {
  */
 export function serveNmi(app: Hono, options: ServeOptions): RunningServer {
   const server = Bun.serve({
+    // Never Bun's development error page (stack traces) to a caller, whatever NODE_ENV says.
+    development: false,
     hostname: options.hostname,
     port: options.port,
     idleTimeout: idleTimeoutSeconds(options.longestWaitMs),

@@ -22,6 +22,8 @@ export interface HealthServer {
 
 export function startHealthServer(port: number, state: () => HealthState, host = "0.0.0.0"): HealthServer {
   const server = Bun.serve({
+    // Never Bun's development error page (stack traces) to a caller, whatever NODE_ENV says.
+    development: false,
     port,
     hostname: host,
     fetch(request) {

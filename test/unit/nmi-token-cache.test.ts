@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { TokenCache, tokenCacheKey } from "../../src/roles/nmi/token-cache.ts";
+import { TokenCache, TokenCacheKeys, tokenCacheKey } from "../../src/roles/nmi/token-cache.ts";
 
 interface T {
   expiresOnMs: number;
@@ -204,5 +204,29 @@ describe("TokenCache", () => {
     expect(asked).toBe(1);
     expect(cache.invalidate("identity:ns/id")).toBe(1);
     expect((await cache.get("k", tags, fetch)).source).toBe("upstream");
+  });
+});
+
+describe("TokenCacheKeys", () => {
+  test("gives tokenCacheKey's key, the same string object for the same parts", () => {
+    const keys = new TokenCacheKeys();
+    const key = keys.of("msi", "CID", "", "https://vault.azure.net");
+    expect(key).toBe(tokenCacheKey({ identityKey: "msi:CID", resource: "https://vault.azure.net", tenantId: "" }));
+    expect(keys.of("msi", "CID", "", "https://vault.azure.net")).toBe(key);
+    expect(keys.of("msi-res", "CID", "", "https://vault.azure.net")).not.toBe(key);
+    expect(keys.of("sp", "cid", "T", "r")).toBe(tokenCacheKey({ identityKey: "sp:cid", resource: "r", tenantId: "t" }));
+  });
+
+  test("a caller sending endless distinct resources does not make it grow without bound (still right keys)", () => {
+    const keys = new TokenCacheKeys();
+    let largest = 0;
+    for (let i = 0; i < 10_000; i++) {
+      expect(keys.of("msi", "cid", "", `r${i}`)).toBe(
+        tokenCacheKey({ identityKey: "msi:cid", resource: `r${i}`, tenantId: "" }),
+      );
+      largest = Math.max(largest, keys.size);
+    }
+    expect(largest).toBeLessThanOrEqual(4096);
+    expect(keys.size).toBeLessThan(4096);
   });
 });

@@ -192,3 +192,46 @@ export function tokenCacheKey(parts: { identityKey: string; resource: string; te
   const identity = parts.identityKey.toLowerCase();
   return `${identity.length}:${identity}${parts.resource.length}:${parts.resource}${parts.tenantId.toLowerCase()}`;
 }
+
+type IdentityKind = "msi" | "msi-res" | "sp";
+const MAX_REMEMBERED_KEYS = 4096;
+
+/**
+ * tokenCacheKey for an identity (kind and id), tenant and resource, remembered so a warm request does not
+ * build the same key string again. Bounded: the resource is the caller's choice, so past
+ * MAX_REMEMBERED_KEYS keys it starts over rather than grow.
+ */
+export class TokenCacheKeys {
+  readonly #known = new Map<IdentityKind, Map<string, Map<string, Map<string, string>>>>();
+  #count = 0;
+
+  /** How many keys are remembered now. */
+  get size(): number {
+    return this.#count;
+  }
+
+  of(kind: IdentityKind, id: string, tenantId: string, resource: string): string {
+    const byTenant = this.#level(this.#level(this.#known, kind), id);
+    const byResource = this.#level(byTenant, tenantId);
+    const known = byResource.get(resource);
+    if (known !== undefined) return known;
+    const key = tokenCacheKey({ identityKey: `${kind}:${id}`, resource, tenantId });
+    if (this.#count >= MAX_REMEMBERED_KEYS) {
+      this.#known.clear();
+      this.#count = 0;
+      return key;
+    }
+    byResource.set(resource, key);
+    this.#count++;
+    return key;
+  }
+
+  #level<K, V>(map: Map<K, Map<string, V>>, part: K): Map<string, V> {
+    let next = map.get(part);
+    if (!next) {
+      next = new Map();
+      map.set(part, next);
+    }
+    return next;
+  }
+}

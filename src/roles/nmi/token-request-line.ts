@@ -10,11 +10,25 @@ import type { TokenRequestLog } from "./server.ts";
 const MESSAGE = "token request";
 const INFO = 30;
 
+// A redacted client id has spaces ("abcd##### REDACTED #####wxyz"), so its text form is quoted JSON; the
+// few a node logs are rendered once each (bounded: callers choose the ids they send).
+const renderedIdentities = new Map<string, string>();
+const MAX_RENDERED_IDENTITIES = 1024;
+function renderIdentity(identity: string): string {
+  let text = renderedIdentities.get(identity);
+  if (text === undefined) {
+    text = renderValue(identity);
+    if (renderedIdentities.size >= MAX_RENDERED_IDENTITIES) renderedIdentities.clear();
+    renderedIdentities.set(identity, text);
+  }
+  return text;
+}
+
 /** Pure: the text line (klog-like) for an info-level token request. */
 export function tokenRequestText(line: TokenRequestLog, boundFields: string, timeMs: number): string {
   return `${header(INFO, timeMs)} ${MESSAGE}${boundFields} pod=${renderValue(line.pod)} namespace=${renderValue(
     line.namespace,
-  )} identity=${renderValue(line.identity)} resource=${renderValue(line.resource)} status=${line.status} durationMs=${
+  )} identity=${renderIdentity(line.identity)} resource=${renderValue(line.resource)} status=${line.status} durationMs=${
     line.durationMs
   } cache=${line.cache} route=${line.route}${line.excepted === undefined ? "" : ` excepted=${line.excepted}`}${
     line.error === undefined ? "" : ` error=${renderValue(line.error)}`

@@ -5,7 +5,7 @@ import type { AzureIdentity } from "../../kube/crds.ts";
 import { IdentityType } from "../../kube/crds.ts";
 import type { ImdsIdentityRequest, Token, TokenUpstream } from "./ports.ts";
 import { UpstreamTokenError } from "./ports.ts";
-import { type CacheTags, type TokenCache, type TokenSource, tokenCacheKey } from "./token-cache.ts";
+import { type CacheTags, type TokenCache, TokenCacheKeys, type TokenSource } from "./token-cache.ts";
 import type { UpstreamBudget } from "./upstream-budget.ts";
 
 export interface TokenBundle {
@@ -79,6 +79,7 @@ export class TokenService implements TokenProvider {
   readonly #options: TokenServiceOptions;
   readonly #now: () => number;
   readonly #sleep: (ms: number) => Promise<void>;
+  readonly #keys = new TokenCacheKeys();
 
   constructor(options: TokenServiceOptions) {
     this.#options = options;
@@ -97,7 +98,7 @@ export class TokenService implements TokenProvider {
       }
       return this.#cachedImds({ clientId: spec.clientID, resource }, context, true);
     }
-    const key = tokenCacheKey({ identityKey: `sp:${spec.clientID}`, resource, tenantId: spec.tenantID });
+    const key = this.#keys.of("sp", spec.clientID, spec.tenantID, resource);
     const fresh = this.#options.cache.fresh(key);
     if (fresh) return hitOf(fresh);
     return this.#cachedAad(key, identity, resource, context);
@@ -136,8 +137,9 @@ export class TokenService implements TokenProvider {
     context: TokenContext,
     userAssigned: boolean,
   ): TokenResult | Promise<TokenResult> {
-    const identityKey = request.msiResourceId ? `msi-res:${request.msiResourceId}` : `msi:${request.clientId}`;
-    const key = tokenCacheKey({ identityKey, resource: request.resource, tenantId: "" });
+    const key = request.msiResourceId
+      ? this.#keys.of("msi-res", request.msiResourceId, "", request.resource)
+      : this.#keys.of("msi", request.clientId, "", request.resource);
     const fresh = this.#options.cache.fresh(key);
     if (fresh) return hitOf(fresh);
     return this.#imdsThroughCache(key, request, context, userAssigned);

@@ -35,7 +35,7 @@ import {
   UpstreamTokenError,
 } from "./ports.ts";
 import { hasMetadataHeader } from "./request-classifier.ts";
-import { type RequestTarget, RequestTargets } from "./request-target.ts";
+import { type RequestTarget, RequestTargets, type TokenQuery } from "./request-target.ts";
 import type { TokenSource } from "./token-cache.ts";
 import { hostTokenBody, podTokenBlob } from "./token-json.ts";
 import type { TokenProvider, TokenResult } from "./token-service.ts";
@@ -252,9 +252,14 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     return identityNotReady(resolution.message, config.setRetryAfterHeader);
   };
 
-  const podTokenRoute = (request: Request, target: RequestTarget, remote: string): MaybePromise<Response> => {
-    const started = clock.now();
-    const log: TokenRequestLog = {
+  /**
+   * One pod token request, as a chain of steps. Each step answers synchronously when it can (pod known,
+   * identity assigned, token cached) and only a step that must wait returns a promise (maybe-async.ts).
+   * The steps are methods, not closures, so a warm request allocates this object and its log record only.
+   */
+  class PodTokenRequest {
+    readonly started = clock.now();
+    readonly log: TokenRequestLog = {
       pod: "",
       namespace: "",
       identity: "",
@@ -264,9 +269,111 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
       cache: "none",
       route: "token",
     };
-    const finish = (response: Response, error?: string) => {
+    query!: Readonly<TokenQuery>;
+    identityRequest!: Readonly<IdentityRequest>;
+
+    constructor(
+      readonly request: Request,
+      readonly target: RequestTarget,
+      readonly remote: string,
+    ) {}
+
+    answer(): MaybePromise<Response> {
+      const { request, target, log } = this;
+      if (config.metadataHeaderRequired && !hasMetadataHeader(request.headers.get("Metadata"))) {
+        return this.fail(imdsError(400, ErrorText.metadataHeader));
+      }
+      if (!this.remote) return this.fail(imdsError(500, ErrorText.remoteAddressEmpty));
+      const { query, identityRequest } = target;
+      if (!query || !identityRequest) return this.fail(imdsError(400, ErrorText.tooLarge));
+      this.query = query;
+      this.identityRequest = identityRequest;
+      log.resource = query.resource;
+      if (!query.resource) return this.fail(imdsError(400, ErrorText.resourceEmpty));
+      if (query.object_id) return this.fail(imdsError(400, ErrorText.objectIdUnsupported));
+      if (identityRequest.clientId) log.identity = redactClientId(identityRequest.clientId);
+      const finding = findPod(this.remote, request);
+      return finding instanceof Promise
+        ? finding.then((lookup) => this.afterLookup(lookup))
+        : this.afterLookup(finding);
+    }
+
+    afterLookup(lookup: PodLookupResult): MaybePromise<Response> {
+      const { log, query, identityRequest } = this;
+      if (lookup.kind === "none") {
+        deps.metrics?.kubernetesErrors.inc({ operation_type: "get_pod_list" });
+        return this.fail(imdsError(500, ErrorText.podListEmpty));
+      }
+      if (lookup.kind === "ambiguous") {
+        deps.metrics?.kubernetesErrors.inc({ operation_type: "get_pod_list" });
+        const names = lookup.pods.map((p) => `${p.namespace}/${p.name}`);
+        return this.fail(ambiguousPodError(this.remote, names));
+      }
+      const pod = lookup.pod;
+      log.pod = pod.name;
+      log.namespace = pod.namespace;
+      if (isExceptedPod(pod, deps.exceptions.inNamespace(pod.namespace)) || isMicPod(pod, config.micNamespace)) {
+        log.excepted = true;
+        let fetching: MaybePromise<TokenResult>;
+        try {
+          const context = { callerKey: this.remote, tags: [] };
+          fetching = deps.tokens.forExceptedPod(
+            identityRequest.clientId,
+            query.resource,
+            context,
+            identityRequest.resourceId,
+          );
+        } catch (error) {
+          return this.failed(error);
+        }
+        return this.answerWithTokens(fetching);
+      }
+      const resolving = deps.resolveIdentity(pod, identityRequest, this.request);
+      return resolving instanceof Promise
+        ? resolving.then((resolution) => this.afterResolution(resolution))
+        : this.afterResolution(resolving);
+    }
+
+    afterResolution(resolution: Resolution): MaybePromise<Response> {
+      recordResolution(resolution);
+      if (resolution.kind !== "found") return this.fail(unresolved(resolution, this.identityRequest));
+      this.log.identity = redactClientId(resolution.identity.spec.clientID);
+      let fetching: MaybePromise<TokenResult>;
+      try {
+        fetching = fetchTokens(resolution, this.query.resource, this.remote);
+      } catch (error) {
+        return this.failed(error);
+      }
+      return this.answerWithTokens(fetching);
+    }
+
+    /** The answer for a token fetch, now or once it settles; a failure becomes its IMDS-shaped error. */
+    answerWithTokens(fetching: MaybePromise<TokenResult>): MaybePromise<Response> {
+      if (!(fetching instanceof Promise)) return this.tokensAnswer(fetching);
+      return fetching.then(
+        (result) => this.tokensAnswer(result),
+        (error: unknown) => this.failed(error),
+      );
+    }
+
+    tokensAnswer(result: TokenResult): Response {
+      recordCache(result.source);
+      this.log.cache = cacheLabel(result.source);
+      return this.finish(new Response(podTokenBlob(result.tokens, Date.now()), OK_JSON_INIT));
+    }
+
+    failed(error: unknown): Response {
+      return this.fail(tokenFailure(error));
+    }
+
+    fail(error: ImdsError): Response {
+      return this.finish(errorResponse(error), error.body.error_description);
+    }
+
+    finish(response: Response, error?: string): Response {
+      const log = this.log;
       log.status = response.status;
-      log.durationMs = clock.now() - started;
+      log.durationMs = clock.now() - this.started;
       if (error) log.error = error;
       deps.metrics?.tokenRequestDone(
         TOKEN_PATH_LABEL,
@@ -277,80 +384,11 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
       );
       deps.logTokenRequest?.(log);
       return response;
-    };
-    const fail = (error: ImdsError) => finish(errorResponse(error), error.body.error_description);
-
-    if (config.metadataHeaderRequired && !hasMetadataHeader(request.headers.get("Metadata"))) {
-      return fail(imdsError(400, ErrorText.metadataHeader));
     }
-    if (!remote) return fail(imdsError(500, ErrorText.remoteAddressEmpty));
-    const { query, identityRequest } = target;
-    if (!query || !identityRequest) return fail(imdsError(400, ErrorText.tooLarge));
-    log.resource = query.resource;
-    if (!query.resource) return fail(imdsError(400, ErrorText.resourceEmpty));
-    if (query.object_id) return fail(imdsError(400, ErrorText.objectIdUnsupported));
-    if (identityRequest.clientId) log.identity = redactClientId(identityRequest.clientId);
+  }
 
-    // The steps below answer synchronously when they can (pod known, identity assigned, token cached);
-    // only a step that must wait returns a promise (maybe-async.ts).
-    const tokensAnswer = (result: TokenResult) => {
-      recordCache(result.source);
-      log.cache = cacheLabel(result.source);
-      return finish(new Response(podTokenBlob(result.tokens, Date.now()), OK_JSON_INIT));
-    };
-    const failed = (error: unknown) => fail(tokenFailure(error));
-    /** The answer for a token fetch, now or once it settles; a failure becomes its IMDS-shaped error. */
-    const answerWithTokens = (fetching: MaybePromise<TokenResult>): MaybePromise<Response> =>
-      fetching instanceof Promise ? fetching.then(tokensAnswer, failed) : tokensAnswer(fetching);
-    const afterResolution = (resolution: Resolution): MaybePromise<Response> => {
-      recordResolution(resolution);
-      if (resolution.kind !== "found") return fail(unresolved(resolution, identityRequest));
-      log.identity = redactClientId(resolution.identity.spec.clientID);
-      let fetching: MaybePromise<TokenResult>;
-      try {
-        fetching = fetchTokens(resolution, query.resource, remote);
-      } catch (error) {
-        return failed(error);
-      }
-      return answerWithTokens(fetching);
-    };
-    const afterLookup = (lookup: PodLookupResult): MaybePromise<Response> => {
-      if (lookup.kind === "none") {
-        deps.metrics?.kubernetesErrors.inc({ operation_type: "get_pod_list" });
-        return fail(imdsError(500, ErrorText.podListEmpty));
-      }
-      if (lookup.kind === "ambiguous") {
-        deps.metrics?.kubernetesErrors.inc({ operation_type: "get_pod_list" });
-        return fail(
-          ambiguousPodError(
-            remote,
-            lookup.pods.map((p) => `${p.namespace}/${p.name}`),
-          ),
-        );
-      }
-      const pod = lookup.pod;
-      log.pod = pod.name;
-      log.namespace = pod.namespace;
-      if (isExceptedPod(pod, deps.exceptions.inNamespace(pod.namespace)) || isMicPod(pod, config.micNamespace)) {
-        log.excepted = true;
-        let fetching: MaybePromise<TokenResult>;
-        try {
-          const context = { callerKey: remote, tags: [] };
-          fetching = deps.tokens.forExceptedPod(
-            identityRequest.clientId,
-            query.resource,
-            context,
-            identityRequest.resourceId,
-          );
-        } catch (error) {
-          return failed(error);
-        }
-        return answerWithTokens(fetching);
-      }
-      return andThen(deps.resolveIdentity(pod, identityRequest, request), afterResolution);
-    };
-    return andThen(findPod(remote, request), afterLookup);
-  };
+  const podTokenRoute = (request: Request, target: RequestTarget, remote: string): MaybePromise<Response> =>
+    new PodTokenRequest(request, target, remote).answer();
 
   const recordCache = (source: TokenSource) => deps.metrics?.cacheLookup(cacheLabel(source));
 

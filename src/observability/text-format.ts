@@ -11,12 +11,17 @@ function two(value: number): string {
   return value < 10 ? `0${value}` : String(value);
 }
 
-// "MMDD HH:MM:SS" changes once a second; lines within that second reuse it.
+// "MMDD HH:MM:SS" changes once a second; lines within that second reuse it. The whole header changes once
+// a millisecond; under load many lines (one per token request) share the last one built.
 let stampSecond = Number.NaN;
 let stampText = "";
+let lastLevel = Number.NaN;
+let lastTimeMs = Number.NaN;
+let lastHeader = "";
 
 /** `I1122 14:55:01.123` for a level and a time in epoch milliseconds (UTC). */
 export function header(level: number, timeMs: number): string {
+  if (timeMs === lastTimeMs && level === lastLevel) return lastHeader;
   const letter = levelLetters[level] ?? "I";
   const second = Math.floor(timeMs / 1000);
   if (second !== stampSecond) {
@@ -27,7 +32,10 @@ export function header(level: number, timeMs: number): string {
     stampSecond = second;
   }
   const millis = timeMs - second * 1000;
-  return `${letter}${stampText}.${millis < 10 ? "00" : millis < 100 ? "0" : ""}${millis}`;
+  lastHeader = `${letter}${stampText}.${millis < 10 ? "00" : millis < 100 ? "0" : ""}${millis}`;
+  lastLevel = level;
+  lastTimeMs = timeMs;
+  return lastHeader;
 }
 
 const BARE = /^[^\s"=]+$/;

@@ -79,6 +79,9 @@ describe("logger", () => {
     expect(line(40)).toStartWith("W0102");
     expect(line(50)).toStartWith("E0102");
     expect(line(10)).toStartWith("T0102");
+    // Lines in the same millisecond share a header, but never across levels.
+    expect(line(30)).toBe("I0102 03:04:05.006 m\n");
+    expect(line(30)).toBe("I0102 03:04:05.006 m\n");
     // The same second reuses its stamp; the milliseconds still change.
     expect(renderTextLine(30, at + 990, "m", undefined, undefined)).toBe("I0102 03:04:05.996 m\n");
     expect(renderTextLine(30, at + 994, "m", undefined, undefined)).toBe("I0102 03:04:06.000 m\n");

@@ -11,5 +11,4 @@ export {
 } from "./logger.ts";
 export { createMetricsRegistry, type MetricsRegistry, metricsPrefix, prefixedMetricName } from "./metrics.ts";
 export { type MetricsServer, type MetricsServerOptions, startMetricsServer } from "./metrics-server.ts";
-export { redactClientId } from "./redact.ts";
 export { renderTextLine } from "./text-format.ts";

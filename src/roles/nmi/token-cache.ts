@@ -81,27 +81,16 @@ export class TokenCache<T extends ExpiringToken> {
   fresh(key: string): T | undefined {
     if (!this.#options.enabled) return undefined;
     const entry = this.#entries.get(key);
-    if (!entry) return undefined;
-    const now = this.#options.now();
-    const remaining = entry.value.expiresOnMs - now;
-    const age = now - entry.storedAtMs;
-    const servable = remaining >= this.#options.minRemainingMs && age < this.#options.maxAgeMs;
-    const dueForRefresh =
-      remaining <= this.#options.refreshBeforeMs || age >= this.#options.maxAgeMs - this.#options.refreshBeforeMs;
-    return servable && !dueForRefresh ? entry.value : undefined;
+    return entry && this.#standing(entry) === "fresh" ? entry.value : undefined;
   }
 
   async get(key: string, tags: CacheTags, fetch: () => Promise<T>): Promise<CacheResult<T>> {
     if (!this.#options.enabled) return { value: await fetch(), source: "upstream" };
-    const now = this.#options.now();
     const entry = this.#entries.get(key);
     if (entry) {
-      const remaining = entry.value.expiresOnMs - now;
-      const age = now - entry.storedAtMs;
-      if (remaining >= this.#options.minRemainingMs && age < this.#options.maxAgeMs) {
-        const dueForRefresh =
-          remaining <= this.#options.refreshBeforeMs || age >= this.#options.maxAgeMs - this.#options.refreshBeforeMs;
-        if (dueForRefresh && !this.#flights.has(key)) this.#startBackgroundRefresh(key, tags, fetch);
+      const standing = this.#standing(entry);
+      if (standing !== "expired") {
+        if (standing === "refresh-due" && !this.#flights.has(key)) this.#startBackgroundRefresh(key, tags, fetch);
         return { value: entry.value, source: "cache" };
       }
       this.#delete(key);
@@ -127,6 +116,20 @@ export class TokenCache<T extends ExpiringToken> {
     for (const tag of this.#tagGenerations.keys())
       this.#tagGenerations.set(tag, (this.#tagGenerations.get(tag) ?? 0) + 1);
     this.#flights.clear();
+  }
+
+  /**
+   * Where an entry stands now: servable as it is, servable while a refresh starts (within
+   * refreshBeforeMs of its expiry or of its maximum age), or no longer servable.
+   */
+  #standing(entry: Entry<T>): "fresh" | "refresh-due" | "expired" {
+    const now = this.#options.now();
+    const remaining = entry.value.expiresOnMs - now;
+    const age = now - entry.storedAtMs;
+    if (remaining < this.#options.minRemainingMs || age >= this.#options.maxAgeMs) return "expired";
+    const dueForRefresh =
+      remaining <= this.#options.refreshBeforeMs || age >= this.#options.maxAgeMs - this.#options.refreshBeforeMs;
+    return dueForRefresh ? "refresh-due" : "fresh";
   }
 
   #fly(key: string, lazyTags: CacheTags, fetch: () => Promise<T>): Promise<T> {

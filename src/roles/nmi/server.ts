@@ -252,6 +252,33 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     return identityNotReady(resolution.message, config.setRetryAfterHeader);
   };
 
+  /** The original's 400s for a token query whose values fit their limits: no resource, or an object_id. */
+  const queryRefusal = (query: Readonly<TokenQuery>): ImdsError | undefined => {
+    if (!query.resource) return imdsError(400, ErrorText.resourceEmpty);
+    if (query.object_id) return imdsError(400, ErrorText.objectIdUnsupported);
+    return undefined;
+  };
+
+  /**
+   * Ends a token request (either route): completes its log record, observes its duration under
+   * `operation` and `namespaceLabel` (only a namespace NMI knows, so labels stay bounded), writes its line.
+   */
+  const finishTokenRequest = (
+    log: TokenRequestLog,
+    startedMs: number,
+    operation: string,
+    namespaceLabel: string,
+    response: Response,
+    error?: string,
+  ): Response => {
+    log.status = response.status;
+    log.durationMs = clock.now() - startedMs;
+    if (error) log.error = error;
+    deps.metrics?.tokenRequestDone(operation, response.status, namespaceLabel, log.resource, log.durationMs / 1000);
+    deps.logTokenRequest?.(log);
+    return response;
+  };
+
   /**
    * One pod token request, as a chain of steps. Each step answers synchronously when it can (pod known,
    * identity assigned, token cached) and only a step that must wait returns a promise (maybe-async.ts).
@@ -286,11 +313,11 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
       if (!this.remote) return this.fail(imdsError(500, ErrorText.remoteAddressEmpty));
       const { query, identityRequest } = target;
       if (!query || !identityRequest) return this.fail(imdsError(400, ErrorText.tooLarge));
+      log.resource = query.resource;
+      const refusal = queryRefusal(query);
+      if (refusal) return this.fail(refusal);
       this.query = query;
       this.identityRequest = identityRequest;
-      log.resource = query.resource;
-      if (!query.resource) return this.fail(imdsError(400, ErrorText.resourceEmpty));
-      if (query.object_id) return this.fail(imdsError(400, ErrorText.objectIdUnsupported));
       if (identityRequest.clientId) log.identity = redactClientId(identityRequest.clientId);
       const finding = findPod(this.remote, request);
       return finding instanceof Promise
@@ -371,19 +398,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     }
 
     finish(response: Response, error?: string): Response {
-      const log = this.log;
-      log.status = response.status;
-      log.durationMs = clock.now() - this.started;
-      if (error) log.error = error;
-      deps.metrics?.tokenRequestDone(
-        TOKEN_PATH_LABEL,
-        response.status,
-        log.namespace,
-        log.resource,
-        log.durationMs / 1000,
-      );
-      deps.logTokenRequest?.(log);
-      return response;
+      return finishTokenRequest(this.log, this.started, TOKEN_PATH_LABEL, this.log.namespace, response, error);
     }
   }
 
@@ -408,28 +423,16 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
       cache: "none",
       route: "host_token",
     };
-    const finish = (response: Response, error?: string) => {
-      log.status = response.status;
-      log.durationMs = clock.now() - started;
-      if (error) log.error = error;
-      deps.metrics?.tokenRequestDone(
-        HOST_TOKEN_PATH_LABEL,
-        response.status,
-        labelNamespace,
-        log.resource,
-        log.durationMs / 1000,
-      );
-      deps.logTokenRequest?.(log);
-      return response;
-    };
+    const finish = (response: Response, error?: string) =>
+      finishTokenRequest(log, started, HOST_TOKEN_PATH_LABEL, labelNamespace, response, error);
     const fail = (error: ImdsError) => finish(errorResponse(error), error.body.error_description);
 
     if (!podNamespace || !podName) return fail(imdsError(400, ErrorText.missingPodHeaders));
     if (remote !== "127.0.0.1") return fail(imdsError(500, ErrorText.notFromHost));
     const { query, identityRequest } = target;
     if (!query || !identityRequest) return fail(imdsError(400, ErrorText.tooLarge));
-    if (!query.resource) return fail(imdsError(400, ErrorText.resourceEmpty));
-    if (query.object_id) return fail(imdsError(400, ErrorText.objectIdUnsupported));
+    const refusal = queryRefusal(query);
+    if (refusal) return fail(refusal);
     const known = deps.pods.byName(podNamespace, podName);
     if (known) labelNamespace = known.namespace;
     const pod: PodInfo = known ?? {

@@ -13,6 +13,7 @@ import { createNmiApp, longestRequestWaitMs, serveNmi } from "../../src/roles/nm
 import { TokenCache } from "../../src/roles/nmi/token-cache.ts";
 import { type TokenBundle, TokenService } from "../../src/roles/nmi/token-service.ts";
 import { UpstreamBudget } from "../../src/roles/nmi/upstream-budget.ts";
+import { nmiServerConfig } from "../../test/support/nmi-server-config.ts";
 
 const CoreServerSpecSchema = v.object({
   imdsHost: v.pipe(v.string(), v.ip(), v.startsWith("127.")),
@@ -95,13 +96,7 @@ for (const pod of spec.pods) {
 // The binary's defaults: cache on (1 h max age, refresh 5 min before expiry), 5 concurrent / 20 per second.
 const budget = new UpstreamBudget({ maxConcurrent: 5, maxPerSecond: 20 });
 const app = createNmiApp({
-  config: {
-    metadataHeaderRequired: true,
-    blockInstanceMetadata: false,
-    setRetryAfterHeader: false,
-    micNamespace: "kube-system",
-    maxHeaderBytes: 16_384,
-  },
+  config: nmiServerConfig({ maxHeaderBytes: 16_384 }),
   pods,
   exceptions: new InMemoryExceptions(),
   resolveIdentity: standardIdentityResolver({

@@ -8,6 +8,7 @@ import type { IdentityResolver } from "../../src/roles/nmi/identity-resolver.ts"
 import { InMemoryExceptions, InMemoryPods } from "../../src/roles/nmi/in-memory-ports.ts";
 import { createNmiApp, longestRequestWaitMs, type RunningServer, serveNmi } from "../../src/roles/nmi/server.ts";
 import type { TokenProvider } from "../../src/roles/nmi/token-service.ts";
+import { nmiServerConfig } from "../support/nmi-server-config.ts";
 
 // Bun's default idle timeout (10 s, checked on a 4 s tick) cuts a request held this long.
 const HOLD_MS = 15_000;
@@ -56,15 +57,7 @@ afterAll(async () => {
 
 function serve(assignmentBudgetMs: number, longestWaitMs?: number): RunningServer {
   const app = createNmiApp({
-    config: {
-      metadataHeaderRequired: true,
-      blockInstanceMetadata: false,
-      setRetryAfterHeader: false,
-      micNamespace: "kube-system",
-      maxHeaderBytes: 8192,
-      podLookupWaitMs: 0,
-      assignmentBudgetMs,
-    },
+    config: nmiServerConfig({ podLookupWaitMs: 0, assignmentBudgetMs }),
     pods,
     exceptions: new InMemoryExceptions(),
     resolveIdentity: slowResolver,

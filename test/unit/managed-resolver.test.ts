@@ -13,6 +13,7 @@ import { InMemoryExceptions, InMemoryPods } from "../../src/roles/nmi/in-memory-
 import type { PodInfo, Token } from "../../src/roles/nmi/ports.ts";
 import { createNmiApp } from "../../src/roles/nmi/server.ts";
 import type { TokenProvider } from "../../src/roles/nmi/token-service.ts";
+import { nmiServerConfig } from "../support/nmi-server-config.ts";
 
 const CLIENT_A = "aaaaaaaa-1111-4222-8333-444444444444";
 const CLIENT_B = "bbbbbbbb-1111-4222-8333-444444444444";
@@ -313,14 +314,7 @@ describe("managed mode through NMI's HTTP app", () => {
       },
     };
     const app = createNmiApp({
-      config: {
-        metadataHeaderRequired: true,
-        blockInstanceMetadata: false,
-        setRetryAfterHeader,
-        micNamespace: "kube-system",
-        maxHeaderBytes: 8192,
-        podLookupWaitMs: 0,
-      },
+      config: nmiServerConfig({ setRetryAfterHeader, podLookupWaitMs: 0 }),
       pods,
       exceptions: new InMemoryExceptions(),
       resolveIdentity: managedIdentityResolver(

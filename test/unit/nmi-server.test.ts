@@ -15,6 +15,7 @@ import {
 } from "../../src/roles/nmi/server.ts";
 import type { TokenContext, TokenProvider } from "../../src/roles/nmi/token-service.ts";
 import { manualWaitClock } from "../support/manual-wait-clock.ts";
+import { nmiServerConfig } from "../support/nmi-server-config.ts";
 
 const CLIENT_A = "aaaaaaaa-1111-2222-3333-444444444444";
 const CLIENT_B = "bbbbbbbb-1111-2222-3333-444444444444";
@@ -95,14 +96,7 @@ let imds: ReturnType<typeof Bun.serve>;
 
 function makeServer(setRetryAfterHeader: boolean, maxHeaderBytes = 4096) {
   const app = createNmiApp({
-    config: {
-      metadataHeaderRequired: true,
-      blockInstanceMetadata: true,
-      setRetryAfterHeader,
-      micNamespace: "kube-system",
-      maxHeaderBytes,
-      podLookupWaitMs: 200,
-    },
+    config: nmiServerConfig({ blockInstanceMetadata: true, setRetryAfterHeader, maxHeaderBytes, podLookupWaitMs: 200 }),
     pods,
     exceptions,
     resolveIdentity: standardIdentityResolver({
@@ -553,14 +547,7 @@ describe("IP reuse while the old pod terminates (manual clock, app.fetch with a 
     const records = new InMemoryAssignments();
     const fakeTokens = new FakeTokens();
     const app = createNmiApp({
-      config: {
-        metadataHeaderRequired: true,
-        blockInstanceMetadata: false,
-        setRetryAfterHeader: false,
-        micNamespace: "kube-system",
-        maxHeaderBytes: 4096,
-        podLookupWaitMs: LOOKUP_WAIT_MS,
-      },
+      config: nmiServerConfig({ maxHeaderBytes: 4096, podLookupWaitMs: LOOKUP_WAIT_MS }),
       pods: podStore,
       exceptions: new InMemoryExceptions(),
       resolveIdentity: standardIdentityResolver({

@@ -13,6 +13,7 @@ import { type TokenBundle, TokenService } from "../../src/roles/nmi/token-servic
 import { UpstreamBudget } from "../../src/roles/nmi/upstream-budget.ts";
 import { SecretCredentialError, type SecretData } from "../../src/roles/nmi/wiring/secret-credential.ts";
 import { createTokenUpstream } from "../../src/roles/nmi/wiring/token-upstream.ts";
+import { nmiServerConfig } from "../support/nmi-server-config.ts";
 
 const RESOURCE = "https://vault.azure.net";
 const b64 = (text: string) => Buffer.from(text).toString("base64");
@@ -102,13 +103,7 @@ beforeAll(() => {
   });
   const resolveIdentity: IdentityResolver = async () => ({ kind: "found", identity: chosen, waitedMs: 0 });
   const app = createNmiApp({
-    config: {
-      metadataHeaderRequired: true,
-      blockInstanceMetadata: false,
-      setRetryAfterHeader: false,
-      micNamespace: "kube-system",
-      maxHeaderBytes: 8192,
-    },
+    config: nmiServerConfig(),
     pods,
     exceptions: new InMemoryExceptions(),
     resolveIdentity,

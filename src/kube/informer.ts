@@ -117,7 +117,10 @@ export class Informer<T extends KubeObjectLike> {
     return this.store.get(key);
   }
 
-  list(namespace?: string): T[] {
+  /** All objects (a fresh array), or those in `namespace` (shared and frozen). */
+  list(): T[];
+  list(namespace: string): readonly T[];
+  list(namespace?: string): readonly T[] {
     return namespace === undefined ? this.store.list() : this.store.listIn(namespace);
   }
 
@@ -126,7 +129,7 @@ export class Informer<T extends KubeObjectLike> {
     return this;
   }
 
-  byIndex(name: string, value: string): T[] {
+  byIndex(name: string, value: string): readonly T[] {
     return this.store.byIndex(name, value);
   }
 

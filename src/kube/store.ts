@@ -2,6 +2,10 @@
 // plus named secondary indexes (e.g. pods by IP). Pure data structure, no I/O; every mutation reports
 // what changed so the informer can deliver add/update/delete. An update that carries the same
 // resourceVersion as the cached object changes nothing and is reported as "unchanged".
+//
+// Reads hand out shared, frozen arrays: NMI looks up the calling pod (by IP) and its assignments (by pod)
+// on every token request, and a fresh array per lookup was garbage the server collected thousands of
+// times a second. An array is rebuilt on the first read after a write that touched it.
 
 export interface KubeObjectLike {
   metadata: { name: string; namespace?: string; resourceVersion?: string };
@@ -25,11 +29,17 @@ export interface ReplaceResult<T> {
   deleted: T[];
 }
 
+const NOTHING: readonly never[] = Object.freeze([]);
+
 export class IndexedStore<T extends KubeObjectLike> {
   private readonly objects = new Map<string, T>();
   private readonly indexers = new Map<string, IndexFunction<T>>();
   /** index name -> index value -> object keys */
   private readonly indexes = new Map<string, Map<string, Set<string>>>();
+  /** index name -> index value -> the objects, as last handed out (dropped when that value changes) */
+  private readonly indexSnapshots = new Map<string, Map<string, readonly T[]>>();
+  /** namespace -> its objects, as last handed out (all dropped on any write: reads far outnumber writes) */
+  private readonly namespaceSnapshots = new Map<string, readonly T[]>();
 
   get size(): number {
     return this.objects.size;
@@ -43,15 +53,16 @@ export class IndexedStore<T extends KubeObjectLike> {
     return [...this.objects.values()];
   }
 
-  /** The cached objects in `namespace` ("" for cluster-scoped ones), without copying the others. */
-  listIn(namespace: string): T[] {
-    let out: T[] | undefined;
-    for (const obj of this.objects.values()) {
-      if ((obj.metadata.namespace ?? "") !== namespace) continue;
-      if (out) out.push(obj);
-      else out = [obj];
+  /** The cached objects in `namespace` ("" for cluster-scoped ones); shared and frozen. */
+  listIn(namespace: string): readonly T[] {
+    let snapshot = this.namespaceSnapshots.get(namespace);
+    if (snapshot === undefined) {
+      const out: T[] = [];
+      for (const obj of this.objects.values()) if ((obj.metadata.namespace ?? "") === namespace) out.push(obj);
+      snapshot = out.length === 0 ? NOTHING : Object.freeze(out);
+      this.namespaceSnapshots.set(namespace, snapshot);
     }
-    return out ?? [];
+    return snapshot;
   }
 
   keys(): string[] {
@@ -63,6 +74,7 @@ export class IndexedStore<T extends KubeObjectLike> {
     if (this.indexers.has(name)) throw new Error(`index ${name} already exists`);
     this.indexers.set(name, fn);
     this.indexes.set(name, new Map());
+    this.indexSnapshots.set(name, new Map());
     for (const [key, obj] of this.objects) this.indexObject(name, fn, key, obj);
   }
 
@@ -70,18 +82,23 @@ export class IndexedStore<T extends KubeObjectLike> {
     return this.indexers.has(name);
   }
 
-  /** Objects whose index function returned `value`; throws for an unknown index name. */
-  byIndex(name: string, value: string): T[] {
+  /** Objects whose index function returned `value` (shared and frozen); throws for an unknown index name. */
+  byIndex(name: string, value: string): readonly T[] {
+    const snapshots = this.indexSnapshots.get(name);
     const index = this.indexes.get(name);
-    if (!index) throw new Error(`no index named ${name}`);
-    const keys = index.get(value);
-    if (!keys) return [];
-    const out: T[] = [];
-    for (const key of keys) {
-      const obj = this.objects.get(key);
-      if (obj) out.push(obj);
+    if (!index || !snapshots) throw new Error(`no index named ${name}`);
+    let snapshot = snapshots.get(value);
+    if (snapshot === undefined) {
+      const out: T[] = [];
+      for (const key of index.get(value) ?? []) {
+        const obj = this.objects.get(key);
+        if (obj) out.push(obj);
+      }
+      snapshot = out.length === 0 ? NOTHING : Object.freeze(out);
+      // Values with no objects are not remembered: callers may ask for any IP or pod.
+      if (out.length > 0) snapshots.set(value, snapshot);
     }
-    return out;
+    return snapshot;
   }
 
   /** Values currently present in an index. */
@@ -97,6 +114,7 @@ export class IndexedStore<T extends KubeObjectLike> {
     if (old && sameVersion(old, obj)) return { change: "unchanged" };
     if (old) this.unindex(key, old);
     this.objects.set(key, obj);
+    this.namespaceSnapshots.clear();
     for (const [name, fn] of this.indexers) this.indexObject(name, fn, key, obj);
     return old ? { change: "updated", obj, old } : { change: "added", obj };
   }
@@ -107,6 +125,7 @@ export class IndexedStore<T extends KubeObjectLike> {
     if (!old) return undefined;
     this.unindex(key, old);
     this.objects.delete(key);
+    this.namespaceSnapshots.clear();
     return old;
   }
 
@@ -131,7 +150,9 @@ export class IndexedStore<T extends KubeObjectLike> {
   private indexObject(name: string, fn: IndexFunction<T>, key: string, obj: T): void {
     const index = this.indexes.get(name);
     if (!index) return;
+    const snapshots = this.indexSnapshots.get(name);
     for (const value of new Set(fn(obj))) {
+      snapshots?.delete(value);
       let keys = index.get(value);
       if (!keys) {
         keys = new Set();
@@ -145,7 +166,9 @@ export class IndexedStore<T extends KubeObjectLike> {
     for (const [name, fn] of this.indexers) {
       const index = this.indexes.get(name);
       if (!index) continue;
+      const snapshots = this.indexSnapshots.get(name);
       for (const value of new Set(fn(obj))) {
+        snapshots?.delete(value);
         const keys = index.get(value);
         if (!keys) continue;
         keys.delete(key);

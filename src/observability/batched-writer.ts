@@ -49,14 +49,35 @@ export class BatchedWriter {
       }
     }
     this.#used += this.#buffer.write(line, this.#used, "utf8");
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      this.#schedule(() => {
-        this.#scheduled = false;
-        this.flush();
-      });
-    }
+    this.#flushSoon();
   }
+
+  /** Bytes already encoded (a line, or a piece of one: lines may arrive in pieces, in order). */
+  writeBytes(bytes: Uint8Array): void {
+    if (bytes.length > BUFFER_BYTES - this.#used) {
+      this.flush();
+      if (bytes.length > BUFFER_BYTES) {
+        this.#writeOut(bytes);
+        return;
+      }
+    }
+    this.#buffer.set(bytes, this.#used);
+    this.#used += bytes.length;
+    this.#flushSoon();
+  }
+
+  #flushSoon(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    this.#schedule(this.#scheduledFlush);
+  }
+
+  // Made once: a method holding this arrow would get a fresh scope on every call (JSC allocates the
+  // captured `this` per call), and #flushSoon runs for every piece of every line.
+  readonly #scheduledFlush = () => {
+    this.#scheduled = false;
+    this.flush();
+  };
 
   /** Writes everything waiting, now. */
   flush(): void {

@@ -5,6 +5,7 @@
 // Exposition stays prom-client's: the counter is a prom-client Counter fed at scrape time, the histogram
 // is registered in the same Registry and reports the shape prom-client's Histogram reports.
 import { Counter, type Metric, type Registry } from "prom-client";
+import { TupleMemo } from "../support/tuple-memo.ts";
 
 type Labels<L extends string> = Record<L, string>;
 
@@ -151,35 +152,19 @@ type Part = string | number;
  * (a joined string per update was most of what a keyed update still allocated). Label values here are
  * bounded by the caller, as every metric label must be.
  */
+/** Far more than bounded labels make; a memo that fills up just starts over. */
+const MAX_REMEMBERED_SERIES_KEYS = 65_536;
+
 export class SeriesKeys {
-  readonly #root = new Map<Part, Map<Part, unknown>>();
+  readonly #keys = new TupleMemo<string>(MAX_REMEMBERED_SERIES_KEYS);
 
   /** The key for two label values. */
   of2(a: Part, b: Part): string {
-    return this.#leaf(this.#branch(this.#root, a), b, () => `${a}|${b}`);
+    return this.#keys.get(a, b) ?? this.#keys.set(`${a}|${b}`, a, b);
   }
 
   /** The key for four label values. */
   of4(a: Part, b: Part, c: Part, d: Part): string {
-    const level3 = this.#branch(this.#branch(this.#branch(this.#root, a), b), c);
-    return this.#leaf(level3, d, () => `${a}|${b}|${c}|${d}`);
-  }
-
-  #branch(level: Map<Part, unknown>, part: Part): Map<Part, unknown> {
-    let next = level.get(part) as Map<Part, unknown> | undefined;
-    if (!next) {
-      next = new Map();
-      level.set(part, next);
-    }
-    return next;
-  }
-
-  #leaf(level: Map<Part, unknown>, part: Part, join: () => string): string {
-    let key = level.get(part) as string | undefined;
-    if (key === undefined) {
-      key = join();
-      level.set(part, key);
-    }
-    return key;
+    return this.#keys.get(a, b, c, d) ?? this.#keys.set(`${a}|${b}|${c}|${d}`, a, b, c, d);
   }
 }

@@ -43,6 +43,11 @@ export interface LogOutput {
 
 export interface LogDestination {
   write(line: string): void;
+  /**
+   * Optional: takes a line as UTF-8 bytes, possibly in several pieces written one after the other (the
+   * last ends with the newline). For a hot path that keeps its lines' bytes encoded (token-request-line.ts).
+   */
+  writeBytes?(bytes: Uint8Array): void;
 }
 
 export interface LoggerOptions {

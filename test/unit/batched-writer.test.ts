@@ -53,6 +53,27 @@ describe("BatchedWriter", () => {
     expect(writes).toEqual(["before\n", huge, "after\n"]);
   });
 
+  test("bytes join the same batch as strings, in order; pieces of one line may end a batch", () => {
+    const { writer, writes, scheduled, runScheduled } = manualWriter();
+    const bytes = (text: string) => new TextEncoder().encode(text);
+    writer.write("text line\n");
+    writer.writeBytes(bytes("a line in "));
+    writer.writeBytes(bytes("two pieces\n"));
+    expect(scheduled).toHaveLength(1);
+    runScheduled();
+    expect(writes).toEqual(["text line\na line in two pieces\n"]);
+    // Full buffer: what waits goes out first, then the piece that did not fit starts the next batch.
+    const kib = bytes(`${"y".repeat(1023)}\n`);
+    for (let i = 0; i < 64; i++) writer.writeBytes(kib);
+    writer.writeBytes(bytes("tail\n"));
+    expect(writes).toHaveLength(2);
+    expect(writes[1]).toHaveLength(64 * 1024);
+    const huge = bytes("z".repeat(70_000));
+    writer.writeBytes(huge);
+    writer.flush();
+    expect(writes.slice(2)).toEqual(["tail\n", "z".repeat(70_000)]);
+  });
+
   test("flush writes what is waiting now, and a later scheduled flush has nothing left to write", () => {
     const { writer, writes, runScheduled } = manualWriter();
     writer.write("last words\n");

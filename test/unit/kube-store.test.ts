@@ -71,35 +71,76 @@ describe("IndexedStore", () => {
     expect(store.keys().sort()).toEqual(["ns/change", "ns/keep", "ns/new"]);
   });
 
-  test("property: after any sequence of operations, every index equals a recomputation from the objects", () => {
+  test("property: after every operation, each index and namespace read equals a recomputation from the objects", () => {
     const op = fc.oneof(
       fc.record({
         kind: fc.constant("upsert" as const),
         name: fc.constantFrom("a", "b", "c", "d"),
+        namespace: fc.constantFrom("ns1", "ns2"),
         rv: fc.nat(5),
         tags: fc.array(fc.constantFrom("p", "q", "r"), { maxLength: 3 }),
       }),
-      fc.record({ kind: fc.constant("remove" as const), name: fc.constantFrom("a", "b", "c", "d") }),
+      fc.record({
+        kind: fc.constant("remove" as const),
+        name: fc.constantFrom("a", "b", "c", "d"),
+        namespace: fc.constantFrom("ns1", "ns2"),
+      }),
     );
+    const byKey = (a: Obj, b: Obj) => objectKey(a).localeCompare(objectKey(b));
     fc.assert(
       fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
         const store = new IndexedStore<Obj>();
         store.addIndex("tag", (o) => o.tags);
+        // Reading after every write: a read caches what it hands out, so a stale cache would show here.
         for (const o of ops) {
-          if (o.kind === "upsert") store.upsert(obj(o.name, String(o.rv), o.tags));
-          else store.remove(`ns/${o.name}`);
-        }
-        for (const tag of ["p", "q", "r"]) {
-          const expected = store
-            .list()
-            .filter((o) => o.tags.includes(tag))
-            .map(objectKey)
-            .sort();
-          expect(store.byIndex("tag", tag).map(objectKey).sort()).toEqual(expected);
+          if (o.kind === "upsert") store.upsert(obj(o.name, String(o.rv), o.tags, o.namespace));
+          else store.remove(`${o.namespace}/${o.name}`);
+          for (const tag of ["p", "q", "r"]) {
+            const expected = store
+              .list()
+              .filter((x) => x.tags.includes(tag))
+              .sort(byKey);
+            const actual = [...store.byIndex("tag", tag)].sort(byKey);
+            expect(actual.length).toBe(expected.length);
+            // The very objects now cached, not earlier versions of them.
+            for (const [i, x] of actual.entries()) expect(x).toBe(expected[i] as Obj);
+          }
+          for (const namespace of ["ns1", "ns2"]) {
+            const expected = store
+              .list()
+              .filter((x) => x.metadata.namespace === namespace)
+              .sort(byKey);
+            const actual = [...store.listIn(namespace)].sort(byKey);
+            expect(actual.length).toBe(expected.length);
+            for (const [i, x] of actual.entries()) expect(x).toBe(expected[i] as Obj);
+          }
         }
       }),
     );
   });
+
+  test("reads share one frozen array until a write touches it", () => {
+    const store = new IndexedStore<Obj>();
+    store.addIndex("tag", (o) => o.tags);
+    store.upsert(obj("a", "1", ["p"]));
+    store.upsert(obj("b", "1", ["q"]));
+    const first = store.byIndex("tag", "p");
+    expect(store.byIndex("tag", "p")).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(() => (first as Obj[]).push(obj("x", "1"))).toThrow();
+    // A write to another index value leaves this one's array alone; a write to this one replaces it.
+    store.upsert(obj("b", "2", ["q", "r"]));
+    expect(store.byIndex("tag", "p")).toBe(first);
+    store.upsert(obj("a", "2", ["p"]));
+    expect(store.byIndex("tag", "p")).not.toBe(first);
+    expect(store.byIndex("tag", "p")[0]?.metadata.resourceVersion).toBe("2");
+    const inNamespace = store.listIn("ns");
+    expect(store.listIn("ns")).toBe(inNamespace);
+    store.remove("ns/b");
+    expect(store.listIn("ns").map(objectKey)).toEqual(["ns/a"]);
+    expect(Object.isFrozen(store.byIndex("tag", "none"))).toBe(true);
+  });
+
   test("listIn returns exactly the objects of one namespace ('' for cluster-scoped)", () => {
     const store = new IndexedStore<Obj>();
     store.upsert(obj("a", "1", [], "ns1"));

@@ -29,16 +29,34 @@ const cases: Array<[string, TokenRequestLog]> = [
 const withoutTime = (line: string) =>
   line.replace(/^[IWE]\d{4} \d\d:\d\d:\d\d\.\d{3}/, "<time>").replace(/"time":"[^"]+"/, '"time":"<time>"');
 
-function linesFrom(format: LogFormat, write: (logger: ReturnType<typeof createLogger>, line: TokenRequestLog) => void) {
-  const out: string[] = [];
-  const logger = createLogger({
-    format,
-    verbosity: 0,
-    destination: { write: (text) => out.push(text) },
-    bindings: { component: "nmi" },
-  }).child({ node: "aks-node-1" });
-  for (const [, line] of cases) write(logger, line);
-  return out.map(withoutTime);
+/** A destination that collects whole lines, and (bytes: true) also takes them as bytes in pieces. */
+function collector(options: { bytes: boolean }) {
+  const lines: string[] = [];
+  let pending = "";
+  const decoder = new TextDecoder();
+  const write = (text: string) => {
+    pending += text;
+    for (let end = pending.indexOf("\n"); end >= 0; end = pending.indexOf("\n")) {
+      lines.push(pending.slice(0, end + 1));
+      pending = pending.slice(end + 1);
+    }
+  };
+  const writeBytes = (bytes: Uint8Array) => write(decoder.decode(bytes));
+  return { lines, destination: options.bytes ? { write, writeBytes } : { write } };
+}
+
+function linesFrom(
+  format: LogFormat,
+  write: (logger: ReturnType<typeof createLogger>, line: TokenRequestLog) => void,
+  options = { bytes: false },
+) {
+  const { lines, destination } = collector(options);
+  const logger = createLogger({ format, verbosity: 0, destination, bindings: { component: "nmi" } }).child({
+    node: "aks-node-1",
+  });
+  // Twice over: the second round is answered from what the first one remembered.
+  for (const [, line] of [...cases, ...cases]) write(logger, line);
+  return lines.map(withoutTime);
 }
 
 describe("NMI's token request line", () => {
@@ -47,10 +65,58 @@ describe("NMI's token request line", () => {
       const fast = linesFrom(format, (logger, line) => tokenRequestLineWriter(logger)(line));
       const generic = linesFrom(format, (logger, line) => logger.info({ ...line }, "token request"));
       expect(fast).toEqual(generic);
-      expect(fast).toHaveLength(cases.length);
+      expect(fast).toHaveLength(cases.length * 2);
       for (const line of fast) expect(line).toContain("node");
     });
+
+    test(`${format}: a destination that takes bytes gets the same lines, remembered fragments included`, () => {
+      const writer = (logger: ReturnType<typeof createLogger>) => tokenRequestLineWriter(logger);
+      const writers = new WeakMap<object, ReturnType<typeof writer>>();
+      const fast = linesFrom(
+        format,
+        (logger, line) => {
+          let write = writers.get(logger);
+          if (!write) {
+            write = writer(logger);
+            writers.set(logger, write);
+          }
+          write(line);
+        },
+        { bytes: true },
+      );
+      const generic = linesFrom(format, (logger, line) => logger.info({ ...line }, "token request"));
+      expect(fast).toEqual(generic);
+    });
   }
+
+  test("bytes: past the fragment memo's bound, lines stay right (the memo starts over)", () => {
+    const { lines, destination } = collector({ bytes: true });
+    const logger = createLogger({ format: "text", verbosity: 0, destination });
+    const write = tokenRequestLineWriter(logger, () => Date.UTC(2026, 11, 1));
+    const count = 5000;
+    for (let i = 0; i < count; i++) write({ ...base, pod: `pod-${i}`, durationMs: i % 7 });
+    write(base);
+    expect(lines).toHaveLength(count + 1);
+    expect(lines[4321]).toContain(" pod=pod-4321 ");
+    expect(lines[4321]).toContain(" durationMs=2 ");
+    expect(lines.at(-1)).toContain(" pod=web-7d9f ");
+  });
+
+  test("bytes: each line carries its own millisecond", () => {
+    const { lines, destination } = collector({ bytes: true });
+    const logger = createLogger({ format: "text", verbosity: 0, destination });
+    let at = Date.UTC(2026, 11, 1, 14, 55, 1, 7);
+    const write = tokenRequestLineWriter(logger, () => at);
+    write(base);
+    at += 1;
+    write(base);
+    write(base);
+    expect(lines.map((line) => line.slice(0, 18))).toEqual([
+      "I1201 14:55:01.007",
+      "I1201 14:55:01.008",
+      "I1201 14:55:01.008",
+    ]);
+  });
 
   test("the time is the line's own, in each format", () => {
     const out: string[] = [];

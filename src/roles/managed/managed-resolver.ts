@@ -17,7 +17,7 @@ import type { PodInfo } from "../nmi/ports.ts";
 
 export interface NamespacedObjects {
   /** Bindings in `namespace` whose selector is exactly `selector`. */
-  bindings(namespace: string, selector: string): AzureIdentityBinding[];
+  bindings(namespace: string, selector: string): readonly AzureIdentityBinding[];
   identity(namespace: string, name: string): AzureIdentity | undefined;
 }
 

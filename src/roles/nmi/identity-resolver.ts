@@ -1,8 +1,9 @@
 // Standard mode: which identity a calling pod gets, waiting (on assignment events, within the original's
 // budget) while MIC creates and assigns it. Managed mode plugs a different IdentityResolver in.
 import type { AzureAssignedIdentity, AzureIdentity } from "../../kube/crds.ts";
+import { TupleMemo } from "../../support/tuple-memo.ts";
 import { type AbortSource, type Evaluation, type WaitClock, waitForCondition, wallClock } from "./change-wait.ts";
-import { type IdentityRequest, type Selection, selectIdentity } from "./identity-selection.ts";
+import { type IdentityRequest, type Selection, type SelectionContext, selectIdentity } from "./identity-selection.ts";
 import type { AssignedIdentitySource, PodInfo } from "./ports.ts";
 import { decideWait, type WaitBudget } from "./wait-decision.ts";
 
@@ -65,17 +66,28 @@ export function refusal(
 
 export function standardIdentityResolver(options: StandardResolverOptions): IdentityResolver {
   const clock = options.clock ?? wallClock;
+  // Most token requests find their identity at once: their selection context and their answer (the same
+  // for every request that finds a record without waiting) are made once, not per request.
+  const contexts = new TupleMemo<SelectionContext>(4096);
+  const foundAtOnce = new WeakMap<AzureAssignedIdentity, Evaluation<Resolution>>();
   /** One look at the pod's records; `startedAtMs` is when waiting began (undefined: not waiting yet). */
   const evaluate = (pod: PodInfo, request: IdentityRequest, startedAtMs?: number): Evaluation<Resolution> => {
     const records = options.source.forPod(pod.namespace, pod.name);
-    const selection = selectIdentity(records, request, {
-      podNamespace: pod.namespace,
-      forceNamespaced: options.forceNamespaced,
-    });
-    // The clock is read only once there is a wait to time: most requests find their identity at once.
+    const context =
+      contexts.get(pod.namespace) ??
+      contexts.set({ podNamespace: pod.namespace, forceNamespaced: options.forceNamespaced }, pod.namespace);
+    const selection = selectIdentity(records, request, context);
+    // The clock is read only once there is a wait to time.
     const waitedMs = startedAtMs === undefined ? 0 : clock.now() - startedAtMs;
     if (selection.kind === "found") {
-      return { done: { kind: "found", identity: selection.identity, record: selection.record, waitedMs } };
+      const { identity, record } = selection;
+      if (waitedMs !== 0) return { done: { kind: "found", identity, record, waitedMs } };
+      let done = foundAtOnce.get(record);
+      if (!done) {
+        done = Object.freeze({ done: Object.freeze({ kind: "found", identity, record, waitedMs } as const) });
+        foundAtOnce.set(record, done);
+      }
+      return done;
     }
     if (selection.kind === "not-found" || selection.kind === "unassigned") {
       return { done: refusal(selection, pod, waitedMs) };

@@ -93,8 +93,10 @@ export function selectIdentity(
   request: IdentityRequest,
   context: SelectionContext,
 ): Selection {
-  // Runs on every token request; the sets for the rare refusals are made only when needed.
-  const usable: { record: AzureAssignedIdentity; identity: AzureIdentity }[] = [];
+  // Runs on every token request: the best usable record is kept as it is found (no list of them), and the
+  // sets for the rare refusals are made only when needed.
+  let bestRecord: AzureAssignedIdentity | undefined;
+  let bestIdentity: AzureIdentity | undefined;
   let excluded = 0;
   let withoutClientId: Set<string> | undefined;
   let unassigned: Set<string> | undefined;
@@ -117,20 +119,19 @@ export function selectIdentity(
     }
     if (identity.spec.clientID.trim() === "") withoutClientId = addTo(withoutClientId, identityName(identity));
     else if (state === AssignedState.Created) waitingForAssignment = true;
-    else usable.push({ record, identity });
-  }
-  if (usable.length > 0) {
-    let best = usable[0]!;
-    for (let i = 1; i < usable.length; i++) {
-      const candidate = usable[i]!;
-      const order = compareKeys(
-        preference(candidate.record, candidate.identity, context.podNamespace),
-        preference(best.record, best.identity, context.podNamespace),
-      );
-      if (order < 0) best = candidate;
+    else if (
+      !bestRecord ||
+      !bestIdentity ||
+      compareKeys(
+        preference(record, identity, context.podNamespace),
+        preference(bestRecord, bestIdentity, context.podNamespace),
+      ) < 0
+    ) {
+      bestRecord = record;
+      bestIdentity = identity;
     }
-    return { kind: "found", identity: best.identity, record: best.record };
   }
+  if (bestRecord && bestIdentity) return { kind: "found", identity: bestIdentity, record: bestRecord };
   if (waitingForAssignment) return { kind: "wait-assigned" };
   if (withoutClientId) return { kind: "not-found", reason: "no-client-id", identities: [...withoutClientId].sort() };
   if (excluded > 0) return { kind: "not-found", reason: "namespace" };

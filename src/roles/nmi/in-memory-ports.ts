@@ -112,7 +112,7 @@ export class InMemoryAssignments extends Feed implements AssignedIdentitySource 
     if (keys?.size === 0) this.#byPod.delete(pod);
   }
 
-  forPod(podNamespace: string, podName: string): AzureAssignedIdentity[] {
+  forPod(podNamespace: string, podName: string): readonly AzureAssignedIdentity[] {
     const out: AzureAssignedIdentity[] = [];
     for (const k of this.#byPod.get(key(podNamespace, podName)) ?? []) {
       const record = this.#records.get(k);
@@ -125,7 +125,7 @@ export class InMemoryAssignments extends Feed implements AssignedIdentitySource 
 export class InMemoryExceptions implements ExceptionSource {
   readonly items: AzurePodIdentityException[] = [];
 
-  inNamespace(namespace: string): AzurePodIdentityException[] {
+  inNamespace(namespace: string): readonly AzurePodIdentityException[] {
     return this.items.filter((e) => (e.metadata.namespace ?? "") === namespace);
   }
 }

@@ -36,12 +36,12 @@ export interface PodLookup extends ChangeFeed {
 
 /** The node's AzureAssignedIdentity records (informer with label selector nodename=<node>). */
 export interface AssignedIdentitySource extends ChangeFeed {
-  forPod(podNamespace: string, podName: string): AzureAssignedIdentity[];
+  forPod(podNamespace: string, podName: string): readonly AzureAssignedIdentity[];
 }
 
 /** AzurePodIdentityException objects (informer, all namespaces). */
 export interface ExceptionSource {
-  inNamespace(namespace: string): AzurePodIdentityException[];
+  inNamespace(namespace: string): readonly AzurePodIdentityException[];
 }
 
 /** A token as NMI hands it out (IMDS's JSON is built from this at answer time). */

@@ -38,7 +38,7 @@ import { hasMetadataHeader } from "./request-classifier.ts";
 import { type RequestTarget, RequestTargets, type TokenQuery } from "./request-target.ts";
 import type { TokenSource } from "./token-cache.ts";
 import { hostTokenBody, podTokenBlob } from "./token-json.ts";
-import type { TokenProvider, TokenResult } from "./token-service.ts";
+import type { TokenContext, TokenProvider, TokenResult } from "./token-service.ts";
 
 export interface NmiServerConfig {
   metadataHeaderRequired: boolean;
@@ -160,6 +160,8 @@ export function normaliseRemoteAddress(address: string | undefined): string {
   return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
 }
 
+type FoundIdentity = Extract<Resolution, { kind: "found" }>;
+
 const DEFAULT_POD_LOOKUP_WAIT_MS = 1200;
 /** The original's default assignment budget: (16 + 4) × 5 s. */
 const DEFAULT_ASSIGNMENT_BUDGET_MS = 100_000;
@@ -230,11 +232,16 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     return result === "aborted" ? { kind: "none" } : result;
   };
 
-  const fetchTokens = (found: Extract<Resolution, { kind: "found" }>, resource: string, callerKey: string) =>
+  // A resolved identity's token context: its cache tags and when its assignment became Assigned. The token
+  // service reads them only on a cache miss.
+  const tagsOf = (found: FoundIdentity) => cacheTagsFor(found.identity, found.record, found.bindings);
+  const assignedAtOf = (found: FoundIdentity) => (found.record ? deps.assignedAtMs?.(found.record) : undefined);
+  /** /host/token's fetch (the pod route's request object is its own context). */
+  const fetchTokens = (found: FoundIdentity, resource: string, callerKey: string) =>
     deps.tokens.forIdentity(found.identity, resource, {
       callerKey,
-      tags: () => cacheTagsFor(found.identity, found.record, found.bindings),
-      assignedAtMs: found.record ? deps.assignedAtMs?.(found.record) : undefined,
+      tags: () => tagsOf(found),
+      assignedAtMs: assignedAtOf(found),
     });
 
   const recordResolution = (resolution: Resolution) => {
@@ -284,7 +291,7 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
    * identity assigned, token cached) and only a step that must wait returns a promise (maybe-async.ts).
    * The steps are methods, not closures, so a warm request allocates this object and its log record only.
    */
-  class PodTokenRequest {
+  class PodTokenRequest implements TokenContext {
     readonly started = clock.now();
     readonly log: TokenRequestLog = {
       pod: "",
@@ -298,6 +305,8 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
     };
     query!: Readonly<TokenQuery>;
     identityRequest!: Readonly<IdentityRequest>;
+    /** The identity the pod resolved to, once it has. */
+    found?: FoundIdentity;
 
     constructor(
       readonly request: Request,
@@ -365,13 +374,27 @@ export function createNmiApp(deps: NmiServerDeps): Hono {
       recordResolution(resolution);
       if (resolution.kind !== "found") return this.fail(unresolved(resolution, this.identityRequest));
       this.log.identity = redactClientId(resolution.identity.spec.clientID);
+      this.found = resolution;
       let fetching: MaybePromise<TokenResult>;
       try {
-        fetching = fetchTokens(resolution, this.query.resource, this.remote);
+        // The request is its own token context (the getters below): a warm request builds none.
+        fetching = deps.tokens.forIdentity(resolution.identity, this.query.resource, this);
       } catch (error) {
         return this.failed(error);
       }
       return this.answerWithTokens(fetching);
+    }
+
+    get callerKey(): string {
+      return this.remote;
+    }
+
+    get tags(): readonly string[] {
+      return this.found ? tagsOf(this.found) : [];
+    }
+
+    get assignedAtMs(): number | undefined {
+      return this.found ? assignedAtOf(this.found) : undefined;
     }
 
     /** The answer for a token fetch, now or once it settles; a failure becomes its IMDS-shaped error. */

@@ -1,6 +1,8 @@
 // Token cache keyed by identity, resource and tenant (§9 item 16): concurrent requests for one key share
 // one upstream call, tokens are refreshed ahead of expiry, and entries carry tags (identity, binding,
 // assignment keys) so that a change behind a token drops it at once. The clock is injected for tests.
+import { TupleMemo } from "../../support/tuple-memo.ts";
+
 export interface ExpiringToken {
   /** When the token stops being valid, in epoch milliseconds. */
   expiresOnMs: number;
@@ -205,36 +207,17 @@ const MAX_REMEMBERED_KEYS = 4096;
  * MAX_REMEMBERED_KEYS keys it starts over rather than grow.
  */
 export class TokenCacheKeys {
-  readonly #known = new Map<IdentityKind, Map<string, Map<string, Map<string, string>>>>();
-  #count = 0;
+  readonly #known = new TupleMemo<string>(MAX_REMEMBERED_KEYS);
 
   /** How many keys are remembered now. */
   get size(): number {
-    return this.#count;
+    return this.#known.size;
   }
 
   of(kind: IdentityKind, id: string, tenantId: string, resource: string): string {
-    const byTenant = this.#level(this.#level(this.#known, kind), id);
-    const byResource = this.#level(byTenant, tenantId);
-    const known = byResource.get(resource);
-    if (known !== undefined) return known;
-    const key = tokenCacheKey({ identityKey: `${kind}:${id}`, resource, tenantId });
-    if (this.#count >= MAX_REMEMBERED_KEYS) {
-      this.#known.clear();
-      this.#count = 0;
-      return key;
-    }
-    byResource.set(resource, key);
-    this.#count++;
-    return key;
-  }
-
-  #level<K, V>(map: Map<K, Map<string, V>>, part: K): Map<string, V> {
-    let next = map.get(part);
-    if (!next) {
-      next = new Map();
-      map.set(part, next);
-    }
-    return next;
+    return (
+      this.#known.get(kind, id, tenantId, resource) ??
+      this.#known.set(tokenCacheKey({ identityKey: `${kind}:${id}`, resource, tenantId }), kind, id, tenantId, resource)
+    );
   }
 }

@@ -96,7 +96,7 @@ export class TokenService implements TokenProvider {
           new Error(`AzureIdentity ${identity.metadata.namespace}/${identity.metadata.name} has no clientID`),
         );
       }
-      return this.#cachedImds({ clientId: spec.clientID, resource }, context, true);
+      return this.#cachedImds(spec.clientID, "", resource, context, true);
     }
     const key = this.#keys.of("sp", spec.clientID, spec.tenantID, resource);
     const fresh = this.#options.cache.fresh(key);
@@ -127,21 +127,24 @@ export class TokenService implements TokenProvider {
     resourceId = "",
   ): TokenResult | Promise<TokenResult> {
     // IMDS takes one identity selector: client_id wins, as identity matching does.
-    const request =
-      clientId !== "" || resourceId === "" ? { clientId, resource } : { clientId, resource, msiResourceId: resourceId };
-    return this.#cachedImds(request, context, clientId !== "" || resourceId !== "");
+    const byResourceId = clientId === "" ? resourceId : "";
+    return this.#cachedImds(clientId, byResourceId, resource, context, clientId !== "" || resourceId !== "");
   }
 
+  /** `msiResourceId` is used only when `clientId` is "". The request object is made only on a miss. */
   #cachedImds(
-    request: ImdsIdentityRequest,
+    clientId: string,
+    msiResourceId: string,
+    resource: string,
     context: TokenContext,
     userAssigned: boolean,
   ): TokenResult | Promise<TokenResult> {
-    const key = request.msiResourceId
-      ? this.#keys.of("msi-res", request.msiResourceId, "", request.resource)
-      : this.#keys.of("msi", request.clientId, "", request.resource);
+    const key = msiResourceId
+      ? this.#keys.of("msi-res", msiResourceId, "", resource)
+      : this.#keys.of("msi", clientId, "", resource);
     const fresh = this.#options.cache.fresh(key);
     if (fresh) return hitOf(fresh);
+    const request: ImdsIdentityRequest = msiResourceId ? { clientId, resource, msiResourceId } : { clientId, resource };
     return this.#imdsThroughCache(key, request, context, userAssigned);
   }
 

@@ -6,6 +6,7 @@ import { INDEX_ASSIGNED_BY_POD, INDEX_POD_IP, podKey } from "../../../kube/index
 import type { Informer } from "../../../kube/informer.ts";
 import type { Pod } from "../../../kube/objects.ts";
 import type { KubeObjectLike } from "../../../kube/store.ts";
+import { TupleMemo } from "../../../support/tuple-memo.ts";
 import { pickCaller } from "../caller-lookup.ts";
 import type {
   AssignedIdentitySource,
@@ -85,6 +86,8 @@ export class InformerAssignedIdentities implements AssignedIdentitySource {
   readonly #records: Informer<AzureAssignedIdentity>;
   readonly #assignedAt = new Map<string, number>();
   readonly #feed: InformerFeed<AzureAssignedIdentity>;
+  /** Index keys of the pods asked about (one per token request otherwise); /host/token names are callers'. */
+  readonly #podKeys = new TupleMemo<string>(4096);
 
   constructor(records: Informer<AzureAssignedIdentity>, now: () => number = Date.now) {
     this.#records = records;
@@ -105,8 +108,11 @@ export class InformerAssignedIdentities implements AssignedIdentitySource {
     return this.#feed.subscribe(listener);
   }
 
-  forPod(podNamespace: string, podName: string): AzureAssignedIdentity[] {
-    return this.#records.byIndex(INDEX_ASSIGNED_BY_POD, podKey(podNamespace, podName));
+  forPod(podNamespace: string, podName: string): readonly AzureAssignedIdentity[] {
+    const key =
+      this.#podKeys.get(podNamespace, podName) ??
+      this.#podKeys.set(podKey(podNamespace, podName), podNamespace, podName);
+    return this.#records.byIndex(INDEX_ASSIGNED_BY_POD, key);
   }
 
   /** When this NMI saw the record become Assigned (bounds IMDS "Identity not found" retries). */
@@ -118,7 +124,7 @@ export class InformerAssignedIdentities implements AssignedIdentitySource {
 export class InformerExceptions implements ExceptionSource {
   constructor(private readonly exceptions: Informer<AzurePodIdentityException>) {}
 
-  inNamespace(namespace: string): AzurePodIdentityException[] {
+  inNamespace(namespace: string): readonly AzurePodIdentityException[] {
     return this.exceptions.list(namespace);
   }
 }

@@ -579,6 +579,19 @@ describe("IP reuse while the old pod terminates (manual clock, app.fetch with a 
   /** Lets the request reach its wait (or finish) without moving the manual clock. */
   const settle = () => Bun.sleep(20);
 
+  test("every token answer has headers of its own: changing one answer's leaves the next one's as sent", async () => {
+    const w = reuseWorld();
+    w.podStore.upsert(pod("p", IP));
+    w.records.upsert(assignment("p", A, "Assigned"));
+    const first = await w.ask();
+    first.headers.set("Content-Type", "text/plain");
+    first.headers.set("X-Changed", "yes");
+    const second = await w.ask();
+    expect(second.status).toBe(200);
+    expect(second.headers.get("content-type")).toBe("application/json; charset=utf-8");
+    expect(second.headers.has("x-changed")).toBe(false);
+  });
+
   test("only a terminating pod holds the IP and a new pod appears during the wait: the new pod's identity", async () => {
     const w = reuseWorld();
     w.podStore.upsert(pod("old", IP, { terminating: true }));

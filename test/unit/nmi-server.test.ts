@@ -664,6 +664,41 @@ describe("IP reuse while the old pod terminates (manual clock, app.fetch with a 
   });
 });
 
+describe("an unexpected failure inside the app", () => {
+  test("is a 500 in IMDS's JSON shape, logged with the path, never a thrown request", async () => {
+    const logged: { error: unknown; context: object }[] = [];
+    const broken = new InMemoryPods();
+    broken.byIp = () => {
+      throw new Error("informer store corrupted");
+    };
+    const app = createNmiApp({
+      config: nmiServerConfig({ maxHeaderBytes: 4096 }),
+      pods: broken,
+      exceptions: new InMemoryExceptions(),
+      resolveIdentity: standardIdentityResolver({
+        source: new InMemoryAssignments(),
+        budget: { retryAttemptsForCreated: 1, retryAttemptsForAssigned: 1, findIdentityRetryIntervalMs: 10 },
+        forceNamespaced: false,
+        holdUntilAssigned: true,
+      }),
+      tokens: new FakeTokens(),
+      proxy: { forward: async () => new Response("unused", { status: 599 }) },
+      logError: (error, context) => logged.push({ error, context }),
+    });
+    const server = { requestIP: () => ({ address: "10.1.2.3", family: "IPv4", port: 40_000 }) };
+    const response = await app.fetch(
+      new Request(`http://169.254.169.254${TOKEN}`, { headers: { Metadata: "true" } }),
+      server,
+    );
+    expect(response.status).toBe(500);
+    expect(response.headers.get("content-type")).toBe("application/json; charset=utf-8");
+    expect(await response.json()).toEqual({ error: "internal_error", error_description: "internal error" });
+    expect(logged).toHaveLength(1);
+    expect((logged[0]?.error as Error).message).toBe("informer store corrupted");
+    expect(logged[0]?.context).toEqual({ path: "/metadata/identity/oauth2/token" });
+  });
+});
+
 describe("remoteAddressOf (the caller's address, from the Bun server)", () => {
   const request = new Request("http://169.254.169.254/");
   test("an IPv4-mapped IPv6 address is the pod IP the informer knows", () => {

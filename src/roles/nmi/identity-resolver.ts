@@ -22,6 +22,9 @@ export type Resolution =
   | { kind: "not-found"; message: string; waitedMs: number }
   | { kind: "aborted"; waitedMs: number };
 
+/** A resolution that found the identity. */
+export type FoundIdentity = Extract<Resolution, { kind: "found" }>;
+
 /** Answers synchronously when nothing needs waiting for (the common case), else with a promise. */
 export type IdentityResolver = (
   pod: PodInfo,

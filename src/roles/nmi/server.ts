@@ -13,7 +13,7 @@ import { cacheTagsFor } from "./cache-tags.ts";
 import { awaitsNewerPod } from "./caller-lookup.ts";
 import { type Evaluation, type WaitClock, waitForCondition, wallClock } from "./change-wait.ts";
 import { isExceptedPod, isMicPod } from "./exceptions.ts";
-import type { IdentityResolver, Resolution } from "./identity-resolver.ts";
+import type { FoundIdentity, IdentityResolver, Resolution } from "./identity-resolver.ts";
 import type { IdentityRequest } from "./identity-selection.ts";
 import {
   ambiguousPodError,
@@ -40,6 +40,7 @@ import { type RequestTarget, RequestTargets, type TokenQuery } from "./request-t
 import type { TokenSource } from "./token-cache.ts";
 import { hostTokenBody, podTokenBlob } from "./token-json.ts";
 import type { TokenContext, TokenProvider, TokenResult } from "./token-service.ts";
+import { type WarmAnswer, WarmAnswers } from "./warm-answers.ts";
 
 export interface NmiServerConfig {
   metadataHeaderRequired: boolean;
@@ -89,6 +90,13 @@ export interface NmiServerDeps {
   logError?: (error: unknown, context: object) => void;
   /** When NMI saw an assignment become Assigned (bounds IMDS "Identity not found" retries). */
   assignedAtMs?: (record: AzureAssignedIdentity) => number | undefined;
+  /**
+   * A number that changes whenever anything a token answer depends on may have changed (every event of
+   * the informers behind pods, exceptions and identities; a Secret change). With it, a caller's warm
+   * answer is reused while the number stands and its token is fresh (warm-answers.ts); without it,
+   * every request takes the full path.
+   */
+  changeVersion?: () => number;
   clock?: WaitClock;
 }
 
@@ -161,8 +169,6 @@ export function normaliseRemoteAddress(address: string | undefined): string {
   return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
 }
 
-type FoundIdentity = Extract<Resolution, { kind: "found" }>;
-
 const DEFAULT_POD_LOOKUP_WAIT_MS = 1200;
 /** The original's default assignment budget: (16 + 4) × 5 s. */
 const DEFAULT_ASSIGNMENT_BUDGET_MS = 100_000;
@@ -221,6 +227,7 @@ export function createNmiApp(deps: NmiServerDeps): NmiApp {
   const podLookupWaitMs = config.podLookupWaitMs ?? DEFAULT_POD_LOOKUP_WAIT_MS;
   const targets = new RequestTargets({ blockInstanceMetadata: config.blockInstanceMetadata });
   const countHeaderBytes = mustCountHeaderBytes(config.maxHeaderBytes);
+  const warmAnswers = deps.changeVersion ? new WarmAnswers(deps.changeVersion) : undefined;
 
   const count = (route: NmiRoute, response: Response) => {
     deps.metrics?.requestAnswered(route, response.status);
@@ -308,6 +315,10 @@ export function createNmiApp(deps: NmiServerDeps): NmiApp {
    */
   class PodTokenRequest implements TokenContext {
     readonly started = clock.now();
+    /** The change version this request's decisions were made under (an answer remembered carries it). */
+    readonly version = warmAnswers?.version ?? 0;
+    /** Whether any step waited (a pod lookup or an assignment): such an answer is not remembered. */
+    waited = false;
     readonly log: TokenRequestLog = {
       pod: "",
       namespace: "",
@@ -342,8 +353,11 @@ export function createNmiApp(deps: NmiServerDeps): NmiApp {
       if (refusal) return this.fail(refusal);
       this.query = query;
       this.identityRequest = identityRequest;
+      const warm = warmAnswers?.find(this.remote, target, clock.now());
+      if (warm) return this.answerWarm(warm);
       if (identityRequest.clientId) log.identity = redactClientId(identityRequest.clientId);
       const finding = findPod(this.remote, request);
+      if (finding instanceof Promise) this.waited = true;
       return finding instanceof Promise
         ? finding.then((lookup) => this.afterLookup(lookup))
         : this.afterLookup(finding);
@@ -380,9 +394,19 @@ export function createNmiApp(deps: NmiServerDeps): NmiApp {
         return this.answerWithTokens(fetching);
       }
       const resolving = deps.resolveIdentity(pod, identityRequest, this.request);
+      if (resolving instanceof Promise) this.waited = true;
       return resolving instanceof Promise
         ? resolving.then((resolution) => this.afterResolution(resolution))
         : this.afterResolution(resolving);
+    }
+
+    /** A remembered answer: the same steps' outcome (metrics, line, body) without deciding it again. */
+    answerWarm(warm: WarmAnswer): Response {
+      this.log.pod = warm.pod;
+      this.log.namespace = warm.namespace;
+      recordResolution(warm.resolution);
+      this.log.identity = redactClientId(warm.resolution.identity.spec.clientID);
+      return this.tokensAnswer(warm.result);
     }
 
     afterResolution(resolution: Resolution): MaybePromise<Response> {
@@ -424,7 +448,23 @@ export function createNmiApp(deps: NmiServerDeps): NmiApp {
     tokensAnswer(result: TokenResult): Response {
       recordCache(result.source);
       this.log.cache = cacheLabel(result.source);
+      this.rememberIfWarm(result);
       return this.finish(new Response(podTokenBlob(result.tokens, Date.now()), OK_JSON_INIT));
+    }
+
+    /** Remembers an answer decided at once from a fresh cached token (never an excepted pod's). */
+    rememberIfWarm(result: TokenResult): void {
+      const { found, log } = this;
+      if (!warmAnswers || this.waited || !found || found.waitedMs !== 0 || log.excepted) return;
+      if (result.source !== "cache" || result.freshUntilMs === undefined) return;
+      warmAnswers.remember(this.remote, {
+        target: this.target,
+        version: this.version,
+        pod: log.pod,
+        namespace: log.namespace,
+        resolution: found,
+        result: result as TokenResult & { freshUntilMs: number },
+      });
     }
 
     failed(error: unknown): Response {

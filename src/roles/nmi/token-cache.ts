@@ -86,6 +86,23 @@ export class TokenCache<T extends ExpiringToken> {
     return entry && this.#standing(entry) === "fresh" ? entry.value : undefined;
   }
 
+  /**
+   * Until when (epoch ms, exclusive) the entry for `key` stays fresh, as fresh() judges it, if nothing
+   * else happens to it (an invalidation or eviction ends it sooner); undefined without an entry.
+   */
+  freshUntilMs(key: string): number | undefined {
+    if (!this.#options.enabled) return undefined;
+    const entry = this.#entries.get(key);
+    if (!entry) return undefined;
+    const { refreshBeforeMs, minRemainingMs, maxAgeMs } = this.#options;
+    return Math.min(
+      entry.value.expiresOnMs - refreshBeforeMs,
+      entry.value.expiresOnMs - minRemainingMs + 1,
+      entry.storedAtMs + maxAgeMs - refreshBeforeMs,
+      entry.storedAtMs + maxAgeMs,
+    );
+  }
+
   async get(key: string, tags: CacheTags, fetch: () => Promise<T>): Promise<CacheResult<T>> {
     if (!this.#options.enabled) return { value: await fetch(), source: "upstream" };
     const entry = this.#entries.get(key);

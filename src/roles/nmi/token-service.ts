@@ -30,6 +30,8 @@ export interface TokenContext {
 export interface TokenResult {
   tokens: Token[];
   source: TokenSource;
+  /** A cache hit: until when (epoch ms) the same tokens may be served as they are, with nothing to do. */
+  freshUntilMs?: number;
 }
 
 /**
@@ -100,7 +102,7 @@ export class TokenService implements TokenProvider {
     }
     const key = this.#keys.of("sp", spec.clientID, spec.tenantID, resource);
     const fresh = this.#options.cache.fresh(key);
-    if (fresh) return hitOf(fresh);
+    if (fresh) return this.#hitOf(key, fresh);
     return this.#cachedAad(key, identity, resource, context);
   }
 
@@ -118,6 +120,16 @@ export class TokenService implements TokenProvider {
       }
     });
     return { tokens: value.tokens, source };
+  }
+
+  /** The answer for a fresh cache entry, made once per stored bundle (a warm request allocates none). */
+  #hitOf(key: string, bundle: TokenBundle): TokenResult {
+    bundle.hit ??= Object.freeze({
+      tokens: bundle.tokens,
+      source: "cache" as const,
+      freshUntilMs: this.#options.cache.freshUntilMs(key),
+    });
+    return bundle.hit;
   }
 
   forExceptedPod(
@@ -143,7 +155,7 @@ export class TokenService implements TokenProvider {
       ? this.#keys.of("msi-res", msiResourceId, "", resource)
       : this.#keys.of("msi", clientId, "", resource);
     const fresh = this.#options.cache.fresh(key);
-    if (fresh) return hitOf(fresh);
+    if (fresh) return this.#hitOf(key, fresh);
     const request: ImdsIdentityRequest = msiResourceId ? { clientId, resource, msiResourceId } : { clientId, resource };
     return this.#imdsThroughCache(key, request, context, userAssigned);
   }
@@ -193,11 +205,6 @@ export class TokenService implements TokenProvider {
       }
     }
   }
-}
-
-function hitOf(bundle: TokenBundle): TokenResult {
-  bundle.hit ??= Object.freeze({ tokens: bundle.tokens, source: "cache" as const });
-  return bundle.hit;
 }
 
 function bundle(tokens: Token[]): TokenBundle {

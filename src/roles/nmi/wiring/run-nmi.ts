@@ -35,6 +35,7 @@ import { tokenRequestLineWriter } from "../token-request-line.ts";
 import { type TokenBundle, type TokenProvider, TokenService } from "../token-service.ts";
 import { UpstreamBudget } from "../upstream-budget.ts";
 import { invalidateOnChange } from "./cache-invalidation.ts";
+import { ChangeCounter } from "./change-counter.ts";
 import { InformerAssignedIdentities, InformerExceptions, InformerPodLookup } from "./informer-ports.ts";
 import { referencedSecrets } from "./secret-retention.ts";
 import { SecretReader } from "./secrets.ts";
@@ -190,6 +191,7 @@ export async function runNmi(config: NmiConfig, ctx: RoleContext, seams: NmiSeam
     onBackgroundError: (key, error) => log.warn({ key, err: describe(error) }, "background token refresh failed"),
   });
 
+  const changes = new ChangeCounter();
   const pods = podInformer(client, { logger: log, fieldSelector: `spec.nodeName=${config.node}` });
   const exceptions = azurePodIdentityExceptionInformer(client, { logger: log });
   const mode = managed ? managedMode(client, log, cache) : standardMode(client, config, log, cache);
@@ -201,13 +203,18 @@ export async function runNmi(config: NmiConfig, ctx: RoleContext, seams: NmiSeam
       mode.informers.every((informer) => informer.hasSynced()) ? referencedSecrets(mode.identities()) : undefined,
     // Longer than a busy identity's token refresh interval, so its Secret is not re-listed for nothing.
     idleMs: config.tokenCacheMaxAgeMs + 15 * 60_000,
-    onChange: (namespace, name) => cache.invalidate(secretTag(namespace, name)),
+    onChange: (namespace, name) => {
+      changes.bump();
+      cache.invalidate(secretTag(namespace, name));
+    },
     onReadError: (namespace, name, error) => {
       metrics.kubernetesErrors.inc({ operation_type: "get_secret" });
       log.warn({ secret: `${namespace}/${name}`, err: error.message }, "cannot read a service principal's secret");
     },
   });
   const informers = [pods, exceptions, ...mode.informers] as unknown as Informer<KubeObjectLike>[];
+  // Any change to what a token answer is decided from ends the reuse of remembered answers.
+  for (const informer of informers) changes.countEventsOf(informer);
 
   const service = new TokenService({
     cache,
@@ -263,6 +270,7 @@ export async function runNmi(config: NmiConfig, ctx: RoleContext, seams: NmiSeam
         logTokenRequest: tokenRequestLineWriter(log),
         logError: (error, context) => log.error({ ...context, err: describe(error) }, "unexpected error"),
         ...(mode.assignedAtMs ? { assignedAtMs: mode.assignedAtMs } : {}),
+        changeVersion: () => changes.version,
       },
       cachesSynced,
     );

@@ -176,6 +176,13 @@ function world() {
     const response = await app.fetch(new Request(url, { headers: { Metadata: "true" } }), from(ip));
     return { status: response.status, body: await response.text() };
   };
+  /** A pod with its identity Assigned, asked twice: its token fetched, then a cache hit remembered. */
+  const warmUp = async (name: string, ip: string) => {
+    pods.upsert(pod(name, ip));
+    assignments.upsert(record(name));
+    await ask(ip);
+    await ask(ip);
+  };
   return {
     pods,
     assignments,
@@ -184,6 +191,7 @@ function world() {
     lines,
     metrics,
     ask,
+    warmUp,
     change: () => version++,
     advance: (ms: number) => {
       nowMs += ms;
@@ -214,10 +222,7 @@ describe("NMI reusing a caller's warm answer", () => {
 
   test("any change ends the reuse: the next request decides again and sees the change", async () => {
     const w = world();
-    w.pods.upsert(pod("p", "10.1.0.6"));
-    w.assignments.upsert(record("p"));
-    await w.ask("10.1.0.6");
-    await w.ask("10.1.0.6");
+    await w.warmUp("p", "10.1.0.6");
     // The assignment goes away; an informer event moves the version.
     w.assignments.remove("ns", "p-ns-id");
     w.change();
@@ -229,10 +234,7 @@ describe("NMI reusing a caller's warm answer", () => {
 
   test("an IP taken over by another pod is decided again once the pods informer reports it", async () => {
     const w = world();
-    w.pods.upsert(pod("old", "10.1.0.7"));
-    w.assignments.upsert(record("old"));
-    await w.ask("10.1.0.7");
-    await w.ask("10.1.0.7");
+    await w.warmUp("old", "10.1.0.7");
     w.pods.remove("ns", "old");
     w.pods.upsert(pod("new", "10.1.0.7"));
     w.change();
@@ -244,10 +246,7 @@ describe("NMI reusing a caller's warm answer", () => {
 
   test("a token due for refresh is not reused: the full path serves it and refreshes it", async () => {
     const w = world();
-    w.pods.upsert(pod("p", "10.1.0.8"));
-    w.assignments.upsert(record("p"));
-    await w.ask("10.1.0.8");
-    await w.ask("10.1.0.8");
+    await w.warmUp("p", "10.1.0.8");
     const decided = w.counts.resolve;
     w.advance(3_600_000 - 299_000); // within refreshBefore of the token's expiry
     await w.ask("10.1.0.8");
@@ -256,10 +255,7 @@ describe("NMI reusing a caller's warm answer", () => {
 
   test("another URL from the same caller is decided on its own", async () => {
     const w = world();
-    w.pods.upsert(pod("p", "10.1.0.9"));
-    w.assignments.upsert(record("p"));
-    await w.ask("10.1.0.9");
-    await w.ask("10.1.0.9");
+    await w.warmUp("p", "10.1.0.9");
     const decided = w.counts.resolve;
     const other = `${TOKEN_URL}&client_id=${CLIENT}`;
     await w.ask("10.1.0.9", other);

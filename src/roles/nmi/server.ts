@@ -353,7 +353,7 @@ export function createNmiApp(deps: NmiServerDeps): NmiApp {
       if (refusal) return this.fail(refusal);
       this.query = query;
       this.identityRequest = identityRequest;
-      const warm = warmAnswers?.find(this.remote, target, clock.now());
+      const warm = warmAnswers?.find(this.remote, target, this.started);
       if (warm) return this.answerWarm(warm);
       if (identityRequest.clientId) log.identity = redactClientId(identityRequest.clientId);
       const finding = findPod(this.remote, request);

@@ -93,14 +93,7 @@ export class TokenCache<T extends ExpiringToken> {
   freshUntilMs(key: string): number | undefined {
     if (!this.#options.enabled) return undefined;
     const entry = this.#entries.get(key);
-    if (!entry) return undefined;
-    const { refreshBeforeMs, minRemainingMs, maxAgeMs } = this.#options;
-    return Math.min(
-      entry.value.expiresOnMs - refreshBeforeMs,
-      entry.value.expiresOnMs - minRemainingMs + 1,
-      entry.storedAtMs + maxAgeMs - refreshBeforeMs,
-      entry.storedAtMs + maxAgeMs,
-    );
+    return entry ? this.#freshUntil(entry) : undefined;
   }
 
   async get(key: string, tags: CacheTags, fetch: () => Promise<T>): Promise<CacheResult<T>> {
@@ -146,9 +139,22 @@ export class TokenCache<T extends ExpiringToken> {
     const remaining = entry.value.expiresOnMs - now;
     const age = now - entry.storedAtMs;
     if (remaining < this.#options.minRemainingMs || age >= this.#options.maxAgeMs) return "expired";
-    const dueForRefresh =
-      remaining <= this.#options.refreshBeforeMs || age >= this.#options.maxAgeMs - this.#options.refreshBeforeMs;
-    return dueForRefresh ? "refresh-due" : "fresh";
+    return now < this.#freshUntil(entry) ? "fresh" : "refresh-due";
+  }
+
+  /**
+   * The first moment (epoch ms) the entry is no longer fresh: within refreshBeforeMs of its expiry or of
+   * its maximum age, or past either limit (the whole-millisecond clock makes "remaining ≥ minRemainingMs"
+   * end one millisecond after expiry − minRemainingMs). The one definition of "fresh" here.
+   */
+  #freshUntil(entry: Entry<T>): number {
+    const { refreshBeforeMs, minRemainingMs, maxAgeMs } = this.#options;
+    return Math.min(
+      entry.value.expiresOnMs - refreshBeforeMs,
+      entry.value.expiresOnMs - minRemainingMs + 1,
+      entry.storedAtMs + maxAgeMs - refreshBeforeMs,
+      entry.storedAtMs + maxAgeMs,
+    );
   }
 
   #fly(key: string, lazyTags: CacheTags, fetch: () => Promise<T>): Promise<T> {
